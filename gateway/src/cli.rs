@@ -1,0 +1,31 @@
+//! The command line, as clap parses it. Each subcommand's arguments live with
+//! the subcommand in `commands/`.
+
+use clap::{Parser, Subcommand};
+
+use crate::commands;
+use crate::logging::{LogFormat, LogLevel};
+
+/// Brygga: integration and message conversion for Swedish pupil health.
+#[derive(Debug, Parser)]
+#[command(name = "brygga", version, about, propagate_version = true)]
+pub struct Cli {
+    /// How much to log on standard error (RUST_LOG overrides).
+    #[arg(long, global = true, value_enum, default_value = "warn")]
+    pub log_level: LogLevel,
+    /// Log line format.
+    #[arg(long, global = true, value_enum, default_value = "text")]
+    pub log_format: LogFormat,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Check Swedish identifiers: prints kind and normalised form, one line each.
+    Id(commands::id::Args),
+    /// Write a deterministic synthetic municipality (only synthetic identities).
+    Synth(commands::synth::Args),
+    /// Check a configuration file and report the first problem with file, line and key.
+    ValidateConfig(commands::validate_config::Args),
+}
