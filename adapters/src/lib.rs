@@ -20,6 +20,7 @@
 
 pub mod canonical;
 pub mod registry;
+pub mod xml;
 
 use std::fmt;
 use std::io::{self, BufRead, Write};
