@@ -88,7 +88,12 @@ impl Decoder for CanonicalDecoder {
                     position,
                     record_kind: record_type,
                     field: None,
-                    reason: format!("column {column}: {reason}"),
+                    // serde reports column 0 when a value's own check failed.
+                    reason: if column > 0 {
+                        format!("column {column}: {reason}")
+                    } else {
+                        reason
+                    },
                 }),
             }
         }))
