@@ -18,17 +18,23 @@
 //!
 //! `docs/adding-an-adapter.md` walks through adding one.
 
+pub mod bhv;
 pub mod canonical;
+pub mod fhir;
+pub mod pmo;
+pub mod prorenata;
 pub mod registry;
+pub mod stream;
 pub mod xml;
 
 use std::fmt;
 use std::io::{self, BufRead, Write};
+use std::path::Path;
 
 use std::sync::Arc;
 
 use brygga_mapping::model::Record;
-use brygga_mapping::profile::Profile;
+use brygga_mapping::profile::{Profile, ProfileError};
 
 /// Where in an input a record starts: its 1-based number among the input's
 /// records and, where the format can tell, its line and byte offset.
@@ -143,8 +149,46 @@ pub trait Format: Sync {
     /// The source system kind whose mapping profiles this format uses
     /// (`pmo`, `prorenata`, `bhv`), or `None` when it needs none.
     fn profile_system(&self) -> Option<&'static str>;
+    /// The `[elements]` keys this format reads from a mapping profile (its
+    /// configurable element or field names). A profile naming any other key
+    /// is refused when the format is set up, naming that key; see
+    /// [`check_profile`](Format::check_profile).
+    fn element_keys(&self) -> &'static [&'static str] {
+        &[]
+    }
+    /// Checks that `profile` fits this format: written for its system kind,
+    /// and naming only [`element_keys`](Format::element_keys). Callers run it
+    /// once, before the first record.
+    fn check_profile(&self, profile: &Profile) -> Result<(), ProfileError> {
+        if let Some(system) = self.profile_system() {
+            profile.check_system(system)?;
+        }
+        profile.check_elements(self.element_keys())
+    }
     /// A decoder reading `input`, classifying source codes with `profile`.
     fn decoder(&self, input: Box<dyn BufRead + Send>, profile: Arc<Profile>) -> Box<dyn Decoder>;
     /// An encoder writing to `output`, naming codes as `profile` does.
     fn encoder(&self, output: Box<dyn Write + Send>, profile: Arc<Profile>) -> Box<dyn Encoder>;
+    /// Whether this format's natural output is a directory of several files
+    /// (FHIR bulk data: one file per resource type) rather than one file.
+    /// Such a format implements [`directory_encoder`](Format::directory_encoder);
+    /// its [`encoder`](Format::encoder) still writes everything to one stream.
+    fn writes_directory(&self) -> bool {
+        false
+    }
+    /// An encoder filling the existing, empty directory `dir`; only for
+    /// formats whose [`writes_directory`](Format::writes_directory) is true.
+    fn directory_encoder(&self, dir: &Path, profile: Arc<Profile>) -> io::Result<Box<dyn Encoder>> {
+        let _ = (dir, profile);
+        Err(io::Error::new(
+            io::ErrorKind::Unsupported,
+            format!("{} writes one file, not a directory", self.name()),
+        ))
+    }
 }
+
+/// `docs/adding-an-adapter.md`, whose example adapter is compiled and run as
+/// a doctest so the walkthrough stays true.
+#[cfg(doctest)]
+#[doc = include_str!("../../docs/adding-an-adapter.md")]
+pub struct AddingAnAdapterGuide;

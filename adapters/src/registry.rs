@@ -3,7 +3,16 @@
 use crate::Format;
 use crate::canonical::Canonical;
 
-static FORMATS: &[&dyn Format] = &[&Canonical];
+static FORMATS: &[&dyn Format] = &[
+    &Canonical,
+    &crate::pmo::Pmo,
+    &crate::bhv::Bhv,
+    &crate::prorenata::ProRenata,
+    &crate::fhir::FHIR_NDJSON,
+    &crate::fhir::FHIR_BUNDLE,
+    &crate::fhir::FHIR_NDJSON_EHR_STRICT,
+    &crate::fhir::FHIR_BUNDLE_EHR_STRICT,
+];
 
 /// Every registered format, in the order `--help` lists them.
 pub fn formats() -> &'static [&'static dyn Format] {

@@ -21,6 +21,8 @@
 
 use std::fmt;
 use std::io::BufRead;
+use std::ops::Deref;
+use std::sync::Arc;
 
 use quick_xml::events::{BytesStart, Event};
 use quick_xml::{Reader, XmlVersion};
@@ -29,12 +31,18 @@ use quick_xml::{Reader, XmlVersion};
 /// export (thousands of notes), far below a memory risk.
 pub const DEFAULT_MAX_RECORD_BYTES: usize = 64 * 1024 * 1024;
 
+/// Records nesting elements deeper than this are skipped (the record
+/// element itself is the first level): real records nest a few levels, and
+/// a bound keeps the tree, and dropping it, from exhausting the stack on
+/// hostile input.
+pub const MAX_RECORD_DEPTH: usize = 64;
+
 /// An XML element with its attributes, direct text and child elements.
 /// Names are local names: a namespace prefix is dropped.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Element {
-    pub name: String,
-    pub attributes: Vec<(String, String)>,
+    pub name: Name,
+    pub attributes: Vec<(Name, String)>,
     pub children: Vec<Element>,
     /// The element's own character data (text and CDATA), concatenated.
     pub text: String,
@@ -47,23 +55,140 @@ impl Element {
     pub fn attr(&self, name: &str) -> Option<&str> {
         self.attributes
             .iter()
-            .find(|(k, _)| k == name)
+            .find(|(k, _)| k.as_str() == name)
             .map(|(_, v)| v.as_str())
     }
 
     /// The first child element with this name.
     pub fn child(&self, name: &str) -> Option<&Element> {
-        self.children.iter().find(|c| c.name == name)
+        self.children.iter().find(|c| c.name.as_str() == name)
     }
 
     /// All child elements with this name, in document order.
     pub fn children_named<'a>(&'a self, name: &'a str) -> impl Iterator<Item = &'a Element> + 'a {
-        self.children.iter().filter(move |c| c.name == name)
+        self.children
+            .iter()
+            .filter(move |c| c.name.as_str() == name)
     }
 
     /// The text of the first child with this name.
     pub fn child_text(&self, name: &str) -> Option<&str> {
         self.child(name).map(|c| c.text.as_str())
+    }
+}
+
+/// An element or attribute name (a local name). Names repeat record after
+/// record, so the reader shares one copy of each recently seen name instead
+/// of allocating a string per element.
+#[derive(Clone, PartialEq, Eq, Hash)]
+pub struct Name(Arc<str>);
+
+impl Name {
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl Default for Name {
+    fn default() -> Self {
+        Name(Arc::from(""))
+    }
+}
+
+impl Deref for Name {
+    type Target = str;
+
+    fn deref(&self) -> &str {
+        &self.0
+    }
+}
+
+impl AsRef<str> for Name {
+    fn as_ref(&self) -> &str {
+        &self.0
+    }
+}
+
+impl From<&str> for Name {
+    fn from(name: &str) -> Self {
+        Name(Arc::from(name))
+    }
+}
+
+impl fmt::Debug for Name {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Debug::fmt(&*self.0, f)
+    }
+}
+
+impl fmt::Display for Name {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl PartialEq<str> for Name {
+    fn eq(&self, other: &str) -> bool {
+        *self.0 == *other
+    }
+}
+
+impl PartialEq<&str> for Name {
+    fn eq(&self, other: &&str) -> bool {
+        *self.0 == **other
+    }
+}
+
+impl PartialEq<String> for Name {
+    fn eq(&self, other: &String) -> bool {
+        *self.0 == **other
+    }
+}
+
+/// Slots in the name cache: far more than the distinct names of any
+/// record format, so collisions are rare; a fixed size keeps hostile input
+/// with endless distinct names from growing it.
+const NAME_SLOTS: usize = 1024;
+
+/// The most capacity the reused text buffer keeps between events.
+const TEXT_KEEP_BYTES: usize = 1024 * 1024;
+
+/// A direct-mapped cache of recently seen names.
+struct Names {
+    slots: Box<[Option<Arc<str>>]>,
+}
+
+impl Names {
+    fn new() -> Self {
+        Names {
+            slots: (0..NAME_SLOTS).map(|_| None).collect(),
+        }
+    }
+
+    fn get(&mut self, name: &str) -> Name {
+        // Length and three bytes tell the names of a format apart well
+        // enough; a collision only costs an allocation.
+        let bytes = name.as_bytes();
+        let at = |i: usize| u32::from(bytes.get(i).copied().unwrap_or(0));
+        let len = bytes.len();
+        let hash =
+            (len as u32) ^ (at(0) << 8) ^ (at(len / 2) << 16) ^ (at(len.wrapping_sub(1)) << 24);
+        let slot = (hash.wrapping_mul(0x9E37_79B9) >> 22) as usize % NAME_SLOTS;
+        match self.slots.get_mut(slot) {
+            Some(Some(known)) if **known == *name => Name(Arc::clone(known)),
+            Some(entry) => {
+                let fresh: Arc<str> = Arc::from(name);
+                *entry = Some(Arc::clone(&fresh));
+                Name(fresh)
+            }
+            None => Name(Arc::from(name)),
+        }
+    }
+}
+
+impl fmt::Debug for Names {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("Names { .. }")
     }
 }
 
@@ -92,6 +217,9 @@ pub enum XmlErrorKind {
     Empty,
     /// One record exceeded the size limit and was skipped; reading goes on.
     RecordTooLarge { limit: usize },
+    /// One record nested elements deeper than the limit and was skipped;
+    /// reading goes on.
+    RecordTooDeep { limit: usize },
     /// Non-blank text between records; it was skipped and reading goes on.
     StrayText,
 }
@@ -101,7 +229,9 @@ impl XmlError {
     pub fn is_fatal(&self) -> bool {
         !matches!(
             self.kind,
-            XmlErrorKind::RecordTooLarge { .. } | XmlErrorKind::StrayText
+            XmlErrorKind::RecordTooLarge { .. }
+                | XmlErrorKind::RecordTooDeep { .. }
+                | XmlErrorKind::StrayText
         )
     }
 }
@@ -130,6 +260,9 @@ impl fmt::Display for XmlError {
             XmlErrorKind::RecordTooLarge { limit } => {
                 write!(f, "record larger than {limit} bytes; skipped")
             }
+            XmlErrorKind::RecordTooDeep { limit } => {
+                write!(f, "record nests elements more than {limit} deep; skipped")
+            }
             XmlErrorKind::StrayText => write!(f, "text between records; skipped"),
         }
     }
@@ -152,6 +285,9 @@ enum State {
 pub struct XmlRecords<R> {
     reader: Reader<R>,
     buf: Vec<u8>,
+    /// The character data of the last `Ev::Text`, reused from event to event.
+    text: String,
+    names: Names,
     /// Newlines consumed so far; the current line is `newlines + 1`.
     newlines: u64,
     state: State,
@@ -173,6 +309,8 @@ impl<R: BufRead> XmlRecords<R> {
         XmlRecords {
             reader,
             buf: Vec::with_capacity(8 * 1024),
+            text: String::new(),
+            names: Names::new(),
             newlines: 0,
             state: State::Prolog,
             root: None,
@@ -219,8 +357,8 @@ impl<R: BufRead> XmlRecords<R> {
                         Err(e) => Some(Err(e)),
                     };
                 }
-                Ev::Text(text) => {
-                    if !text.trim().is_empty() {
+                Ev::Text => {
+                    if !self.text.trim().is_empty() {
                         return Some(Err(XmlError {
                             line,
                             kind: XmlErrorKind::StrayText,
@@ -247,10 +385,10 @@ impl<R: BufRead> XmlRecords<R> {
                     self.state = State::Done;
                     return Ok(());
                 }
-                Ev::Text(text) if text.trim().is_empty() => {}
+                Ev::Text if self.text.trim().is_empty() => {}
                 Ev::Other => {}
                 Ev::Eof => return Err(self.fatal(XmlErrorKind::Empty)),
-                Ev::Text(_) | Ev::End => {
+                Ev::Text | Ev::End => {
                     return Err(self.fatal(XmlErrorKind::Syntax(
                         "content before the root element".into(),
                     )));
@@ -266,9 +404,9 @@ impl<R: BufRead> XmlRecords<R> {
                     self.state = State::Done;
                     return Ok(());
                 }
-                Ev::Text(text) if text.trim().is_empty() => {}
+                Ev::Text if self.text.trim().is_empty() => {}
                 Ev::Other => {}
-                Ev::Start(_) | Ev::Empty(_) | Ev::End | Ev::Text(_) => {
+                Ev::Start(_) | Ev::Empty(_) | Ev::End | Ev::Text => {
                     return Err(self.fatal(XmlErrorKind::Syntax(
                         "content after the root element".into(),
                     )));
@@ -297,15 +435,24 @@ impl<R: BufRead> XmlRecords<R> {
                 });
             }
             match event {
+                Ev::Start(_) if stack.len() >= MAX_RECORD_DEPTH => {
+                    self.skip_to_depth_zero(stack.len() + 1)?;
+                    return Err(XmlError {
+                        line,
+                        kind: XmlErrorKind::RecordTooDeep {
+                            limit: MAX_RECORD_DEPTH,
+                        },
+                    });
+                }
                 Ev::Start(element) => stack.push(element),
                 Ev::Empty(element) => {
                     if let Some(parent) = stack.last_mut() {
                         parent.children.push(element);
                     }
                 }
-                Ev::Text(text) => {
+                Ev::Text => {
                     if let Some(current) = stack.last_mut() {
-                        current.text.push_str(&text);
+                        current.text.push_str(&self.text);
                     }
                 }
                 Ev::End => {
@@ -330,7 +477,7 @@ impl<R: BufRead> XmlRecords<R> {
                 Ev::Start(_) => depth += 1,
                 Ev::End => depth -= 1,
                 Ev::Eof => return Err(self.fatal(XmlErrorKind::Truncated)),
-                Ev::Empty(_) | Ev::Text(_) | Ev::Other => {}
+                Ev::Empty(_) | Ev::Text | Ev::Other => {}
             }
         }
         Ok(())
@@ -364,6 +511,10 @@ impl<R: BufRead> XmlRecords<R> {
     /// and converts it to the small owned form the record builder needs.
     fn read_event(&mut self) -> Result<Ev, XmlError> {
         self.buf.clear();
+        if self.text.capacity() > TEXT_KEEP_BYTES {
+            // Do not hold on to the memory of one huge text run.
+            self.text = String::new();
+        }
         let line = self.newlines + 1;
         let event = match self.reader.read_event_into(&mut self.buf) {
             Ok(event) => event,
@@ -380,12 +531,23 @@ impl<R: BufRead> XmlRecords<R> {
         };
         let newlines = count_newlines(&event);
         let result = match event {
-            Event::Start(start) => convert_start(&start, line).map(Ev::Start),
-            Event::Empty(start) => convert_start(&start, line).map(Ev::Empty),
+            Event::Start(start) => convert_start(&start, line, &mut self.names).map(Ev::Start),
+            Event::Empty(start) => convert_start(&start, line, &mut self.names).map(Ev::Empty),
             Event::End(_) => Ok(Ev::End),
-            Event::Text(text) => Ok(Ev::Text(normalise_newlines(&text.xml10_content()))),
-            Event::CData(data) => Ok(Ev::Text(normalise_newlines(&data.xml10_content()))),
-            Event::GeneralRef(reference) => resolve_reference(&reference).map(Ev::Text),
+            Event::Text(text) => {
+                self.text.clear();
+                push_normalised(&mut self.text, &text.xml10_content());
+                Ok(Ev::Text)
+            }
+            Event::CData(data) => {
+                self.text.clear();
+                push_normalised(&mut self.text, &data.xml10_content());
+                Ok(Ev::Text)
+            }
+            Event::GeneralRef(reference) => {
+                self.text.clear();
+                resolve_reference(&reference, &mut self.text).map(|()| Ev::Text)
+            }
             Event::DocType(_) => Err(XmlErrorKind::Doctype),
             Event::Decl(decl) => match decl.encoding() {
                 Some(Ok(encoding))
@@ -431,7 +593,8 @@ enum Ev {
     Start(Element),
     Empty(Element),
     End,
-    Text(String),
+    /// Character data, left in `XmlRecords::text`.
+    Text,
     Other,
     Eof,
 }
@@ -446,18 +609,41 @@ fn count_newlines(event: &Event<'_>) -> u64 {
         Event::Decl(e) => e,
         Event::GeneralRef(_) | Event::Eof => return 0,
     };
-    text.bytes().filter(|&b| b == b'\n').count() as u64
+    count_newline_bytes(text.as_bytes())
+}
+
+/// Counts in 32-byte blocks with a byte-wide counter, which the compiler
+/// turns into a few vector instructions per block.
+fn count_newline_bytes(bytes: &[u8]) -> u64 {
+    let mut blocks = bytes.chunks_exact(32);
+    let mut total = 0u64;
+    for block in &mut blocks {
+        let mut n = 0u8;
+        for &b in block {
+            n += u8::from(b == b'\n');
+        }
+        total += u64::from(n);
+    }
+    for &b in blocks.remainder() {
+        total += u64::from(b == b'\n');
+    }
+    total
 }
 
 fn local(name: &str) -> &str {
-    match name.split_once(':') {
-        Some((_, local)) => local,
+    match name.bytes().position(|b| b == b':') {
+        // The colon is ASCII, so `i + 1` is a character boundary.
+        Some(i) => name.get(i + 1..).unwrap_or(name),
         None => name,
     }
 }
 
-fn convert_start(start: &BytesStart<'_>, line: u64) -> Result<Element, XmlErrorKind> {
-    let name = local(start.name().as_ref()).to_owned();
+fn convert_start(
+    start: &BytesStart<'_>,
+    line: u64,
+    names: &mut Names,
+) -> Result<Element, XmlErrorKind> {
+    let name = names.get(local(start.name().as_ref()));
     let mut attributes = Vec::new();
     for attribute in start.attributes() {
         let attribute = attribute.map_err(|e| XmlErrorKind::Syntax(e.to_string()))?;
@@ -474,7 +660,14 @@ fn convert_start(start: &BytesStart<'_>, line: u64) -> Result<Element, XmlErrorK
                 )) => XmlErrorKind::Entity(name),
                 other => XmlErrorKind::Syntax(other.to_string()),
             })?;
-        attributes.push((local(key).to_owned(), normalise_newlines(&value)));
+        let value = if value.contains('\r') {
+            let mut owned = String::with_capacity(value.len());
+            push_normalised(&mut owned, &value);
+            owned
+        } else {
+            value.into_owned()
+        };
+        attributes.push((names.get(local(key)), value));
     }
     Ok(Element {
         name,
@@ -485,10 +678,16 @@ fn convert_start(start: &BytesStart<'_>, line: u64) -> Result<Element, XmlErrorK
     })
 }
 
-fn resolve_reference(reference: &quick_xml::events::BytesRef<'_>) -> Result<String, XmlErrorKind> {
+fn resolve_reference(
+    reference: &quick_xml::events::BytesRef<'_>,
+    out: &mut String,
+) -> Result<(), XmlErrorKind> {
     if reference.is_char_ref() {
         return match reference.resolve_char_ref() {
-            Ok(Some(c)) => Ok(c.to_string()),
+            Ok(Some(c)) => {
+                out.push(c);
+                Ok(())
+            }
             _ => Err(XmlErrorKind::Syntax(format!(
                 "invalid character reference &{};",
                 &**reference
@@ -503,16 +702,17 @@ fn resolve_reference(reference: &quick_xml::events::BytesRef<'_>) -> Result<Stri
         "quot" => "\"",
         other => return Err(XmlErrorKind::Entity(other.to_owned())),
     };
-    Ok(predefined.to_owned())
+    out.push_str(predefined);
+    Ok(())
 }
 
 /// XML treats CR LF and lone CR in text as LF; so do we, so text compares
 /// equal whichever platform wrote the file.
-fn normalise_newlines(text: &str) -> String {
+fn push_normalised(out: &mut String, text: &str) {
     if text.contains('\r') {
-        text.replace("\r\n", "\n").replace('\r', "\n")
+        out.push_str(&text.replace("\r\n", "\n").replace('\r', "\n"));
     } else {
-        text.to_owned()
+        out.push_str(text);
     }
 }
 
@@ -639,6 +839,27 @@ mod tests {
         let out = records("<r><p/></r><r2/>");
         assert!(out[0].is_ok());
         assert!(out[1].as_ref().expect_err("after root").is_fatal());
+    }
+
+    #[test]
+    fn a_record_nested_a_million_deep_is_skipped_without_exhausting_the_stack() {
+        let depth = 1_000_000;
+        let mut xml = String::from("<export><r>");
+        xml.push_str(&"<a>".repeat(depth));
+        xml.push_str(&"</a>".repeat(depth));
+        xml.push_str("</r><r><ok/></r></export>");
+        let got = records(&xml);
+        assert_eq!(got.len(), 2);
+        let e = got[0].as_ref().expect_err("too deep");
+        assert_eq!(
+            e.kind,
+            XmlErrorKind::RecordTooDeep {
+                limit: MAX_RECORD_DEPTH
+            }
+        );
+        assert!(!e.is_fatal());
+        let next = got[1].as_ref().expect("the next record is read");
+        assert_eq!(next.children[0].name, "ok");
     }
 
     #[test]

@@ -22,8 +22,14 @@ pub struct Cli {
 
 #[derive(Debug, Subcommand)]
 pub enum Command {
+    /// Convert files between formats through the canonical model; rejected records go to a rejects file.
+    Convert(commands::convert::Args),
     /// Check Swedish identifiers: prints kind and normalised form, one line each.
     Id(commands::id::Args),
+    /// Mapping profiles: run a profile's golden vectors.
+    Mapping(commands::mapping::Args),
+    /// Merge every source's history into one chronological journal per pupil, resumably.
+    Migrate(commands::migrate::Args),
     /// Write a deterministic synthetic municipality (only synthetic identities).
     Synth(commands::synth::Args),
     /// Check a configuration file and report the first problem with file, line and key.

@@ -37,6 +37,10 @@ pub enum Failure {
     /// A configuration file is missing, unreadable or invalid; nothing was done.
     #[error(transparent)]
     Config(#[from] crate::config::ConfigError),
+    /// A job (a migration) could not go on: its store, its work files or
+    /// its target failed. Rerunning the same command resumes it.
+    #[error("{0}")]
+    Job(String),
     /// Reading or writing a file failed.
     #[error("{}: {source}", path.display())]
     Io {
@@ -57,7 +61,7 @@ impl Failure {
     pub fn exit_code(&self) -> ExitCode {
         match self {
             Failure::Usage(_) | Failure::Config(_) => ExitCode::from(2),
-            Failure::Io { .. } => ExitCode::from(3),
+            Failure::Io { .. } | Failure::Job(_) => ExitCode::from(3),
         }
     }
 }

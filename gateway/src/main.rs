@@ -10,7 +10,9 @@ mod commands;
 mod config;
 mod exit;
 mod logging;
+mod migrate;
 mod synth;
+mod target;
 
 use std::process::ExitCode;
 

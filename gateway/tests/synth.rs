@@ -21,13 +21,19 @@ use brygga_mapping::ndjson::NdjsonReader;
 use brygga_mapping::time::ClinicalTime;
 use jiff::civil::{Date, Weekday};
 
-const FILES: [&str; 5] = [
+const FILES: [&str; 8] = [
     "manifest.json",
     "canonical/register.ndjson",
     "canonical/bhv.ndjson",
     "canonical/pmo.ndjson",
     "canonical/prorenata.ndjson",
+    "native/bhv.xml",
+    "native/pmo.xml",
+    "native/prorenata.json",
 ];
+
+/// The canonical files, which the tests read record by record.
+const CANONICAL: std::ops::Range<usize> = 1..5;
 const AS_OF: Date = Date::constant(2026, 6, 12);
 const SWITCH: Date = Date::constant(2021, 8, 1);
 
@@ -150,7 +156,7 @@ fn every_line_reads_back_and_matches_the_manifest_counts() {
     assert_eq!(manifest["synthetic"], true);
     assert_eq!(manifest["seed"], 7);
     assert_eq!(manifest["as_of"], "2026-06-12");
-    for file in &FILES[1..] {
+    for file in &FILES[CANONICAL] {
         let file_counts = &manifest["files"][*file];
         let mut by_type: BTreeMap<String, u64> = BTreeMap::new();
         let mut errors = 0;
@@ -174,6 +180,31 @@ fn every_line_reads_back_and_matches_the_manifest_counts() {
             "{file}"
         );
     }
+    // Each journal system's own export holds the same records.
+    for (native, canonical) in [
+        ("native/bhv.xml", "canonical/bhv.ndjson"),
+        ("native/pmo.xml", "canonical/pmo.ndjson"),
+        ("native/prorenata.json", "canonical/prorenata.ndjson"),
+    ] {
+        assert_eq!(
+            manifest["files"][native], manifest["files"][canonical],
+            "{native}"
+        );
+    }
+}
+
+#[test]
+fn canonical_only_writes_no_native_exports() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    synth(dir.path(), 20, 7, &["--canonical-only"]);
+    assert!(dir.path().join("canonical/pmo.ndjson").exists());
+    assert!(!dir.path().join("native").exists());
+    let manifest = manifest(dir.path());
+    let files = manifest["files"].as_object().expect("files");
+    assert!(
+        files.keys().all(|k| k.starts_with("canonical/")),
+        "{files:?}"
+    );
 }
 
 #[test]

@@ -311,6 +311,36 @@ impl PartialOrd for ClinicalTime {
     }
 }
 
+impl ClinicalTime {
+    /// The form vendor exports write: a date only, or the Stockholm
+    /// wall-clock reading without an offset (`2019-05-14T08:30:00`), which
+    /// [`parse`](Self::parse) reads back by the module's rule. The one
+    /// reading that rule cannot give back — the second occurrence of the
+    /// repeated October hour — keeps its offset
+    /// (`2024-10-27T02:30:00+01:00`), so the value always round-trips.
+    pub fn to_local_string(&self) -> String {
+        match self {
+            ClinicalTime::Date(_) => self.to_string(),
+            ClinicalTime::DateTime(local) => {
+                let civil = local.civil();
+                if LocalDateTime::resolve_local(civil).is_ok_and(|back| back == *local) {
+                    let mut text = self.to_string();
+                    text.truncate(text.len() - offset_text_len(local.offset));
+                    text
+                } else {
+                    self.to_string()
+                }
+            }
+        }
+    }
+}
+
+/// Length of the offset as [`Display`](fmt::Display) writes it (`+02:00`,
+/// or `+00:53:28` with seconds).
+fn offset_text_len(offset: Offset) -> usize {
+    if offset.seconds() % 60 == 0 { 6 } else { 9 }
+}
+
 impl fmt::Display for ClinicalTime {
     /// `2019-05-14`, or RFC 3339 to the second with the Stockholm offset,
     /// `2019-10-27T02:30:00+02:00`.
@@ -857,6 +887,40 @@ mod tests {
             stockholm().to_offset(utc("2024-01-01T12:00:00Z")),
             Offset::constant(1)
         );
+    }
+
+    #[test]
+    fn local_string_drops_the_offset_except_for_the_second_october_hour() {
+        assert_eq!(t("2019-05-14").to_local_string(), "2019-05-14");
+        assert_eq!(
+            t("2019-05-14T08:30:15+02:00").to_local_string(),
+            "2019-05-14T08:30:15"
+        );
+        assert_eq!(
+            t("2024-01-14T08:30:00Z").to_local_string(),
+            "2024-01-14T09:30:00"
+        );
+        // First occurrence of the repeated hour: the rule gives it back.
+        assert_eq!(
+            t("2024-10-27T02:30:00+02:00").to_local_string(),
+            "2024-10-27T02:30:00"
+        );
+        // Second occurrence: only the offset can say which one.
+        assert_eq!(
+            t("2024-10-27T02:30:00+01:00").to_local_string(),
+            "2024-10-27T02:30:00+01:00"
+        );
+        // Local mean time before 1893 has an offset with seconds.
+        let lmt = t("1880-06-01T12:00:00+00:53:28");
+        assert_eq!(lmt.to_local_string(), "1880-06-01T12:00:00");
+    }
+
+    proptest! {
+        #[test]
+        fn local_string_parses_back_to_the_same_time(seconds in -2_000_000_000i64..4_000_000_000i64) {
+            let time = ClinicalTime::from_instant(Timestamp::from_second(seconds).unwrap());
+            prop_assert_eq!(t(&time.to_local_string()), time);
+        }
     }
 
     #[test]

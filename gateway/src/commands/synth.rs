@@ -44,6 +44,10 @@ pub struct Args {
     /// The world's today (2022-01-01 to 2060-12-31): nothing happens after it.
     #[arg(long, value_name = "YYYY-MM-DD", default_value = DEFAULT_AS_OF)]
     as_of: Date,
+    /// Write only `canonical/`, not the journal systems' own export formats
+    /// under `native/`.
+    #[arg(long)]
+    canonical_only: bool,
 }
 
 pub fn run(args: Args) -> Result<Outcome, Failure> {
@@ -61,6 +65,7 @@ pub fn run(args: Args) -> Result<Outcome, Failure> {
         seed: args.seed,
         as_of: args.as_of,
         out: args.out,
+        native: !args.canonical_only,
     };
     tracing::info!(
         pupils = settings.pupils,
@@ -103,7 +108,7 @@ pub fn run(args: Args) -> Result<Outcome, Failure> {
 }
 
 /// The process's peak resident set size (VmHWM) in KiB, where Linux tells.
-fn peak_rss_kib() -> Option<u64> {
+pub fn peak_rss_kib() -> Option<u64> {
     let status = std::fs::read_to_string("/proc/self/status").ok()?;
     status
         .lines()

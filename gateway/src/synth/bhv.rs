@@ -23,7 +23,7 @@ use rand::RngExt;
 use super::calendar::{
     add_days, age_in_months, date, days_between, local, next_weekday, plus_minutes, working_time,
 };
-use super::clinical::{lot, quantity};
+use super::clinical::{self, lot, quantity};
 use super::family::{Family, Pupil};
 use super::growth::GrowthCurve;
 use super::manifest::Tally;
@@ -588,7 +588,7 @@ impl Extract<'_> {
             care_unit: None,
             contact: Some(contact.to_owned()),
             secrecy_domain: SecrecyDomain::EmiMedical,
-            original_code: None,
+            original_code: Some(clinical::measurement_name(kind, false).to_owned()),
         }));
     }
 

@@ -1,7 +1,8 @@
 //! Small builders the child-health and school-health generators share:
-//! measurement values, screening findings, vaccine batch numbers.
+//! measurement values and their names, screening findings, vaccine batch
+//! numbers.
 
-use brygga_mapping::model::{Finding, MeasurementValue};
+use brygga_mapping::model::{Finding, MeasurementKind, MeasurementValue};
 use rand::RngExt;
 
 use super::random::{Rng, pick};
@@ -11,6 +12,25 @@ pub fn quantity(value: f64, unit: &str) -> MeasurementValue {
     MeasurementValue::Quantity {
         value,
         unit: unit.to_owned(),
+    }
+}
+
+/// The name a journal system writes for a measurement, as the exports carry
+/// it (`Measurement::original_code`). ProRenata's forms say "Visus" where
+/// the others say "Syn"; every name is in the shared default profile.
+pub fn measurement_name(kind: MeasurementKind, prorenata: bool) -> &'static str {
+    match kind {
+        MeasurementKind::Height => "Längd",
+        MeasurementKind::Weight => "Vikt",
+        MeasurementKind::Bmi => "BMI",
+        MeasurementKind::HeadCircumference => "Huvudomfång",
+        MeasurementKind::VisionRight if prorenata => "Visus höger",
+        MeasurementKind::VisionLeft if prorenata => "Visus vänster",
+        MeasurementKind::VisionRight => "Syn höger",
+        MeasurementKind::VisionLeft => "Syn vänster",
+        MeasurementKind::HearingRight => "Hörsel höger",
+        MeasurementKind::HearingLeft => "Hörsel vänster",
+        MeasurementKind::Scoliosis => "Skolios",
     }
 }
 

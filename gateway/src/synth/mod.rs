@@ -17,6 +17,9 @@
 //! DIR/canonical/bhv.ndjson         the region's child-health extract
 //! DIR/canonical/pmo.ndjson         school-health journal before the switch
 //! DIR/canonical/prorenata.ndjson   school-health journal from the switch
+//! DIR/native/bhv.xml               the same records in each system's own
+//! DIR/native/pmo.xml               export format (unless --canonical-only)
+//! DIR/native/prorenata.json
 //! ```
 
 mod bhv;
@@ -55,6 +58,8 @@ pub struct Settings {
     /// The world's today: nothing happens after it.
     pub as_of: Date,
     pub out: PathBuf,
+    /// Also write each journal system's export in its own format.
+    pub native: bool,
 }
 
 /// What a run wrote.
@@ -82,6 +87,7 @@ pub fn generate(
             PMO_SYSTEM,
             PRORENATA_SYSTEM,
         ],
+        settings.native,
     )?;
     world.write_register_organisations(&mut exports.register)?;
     world.write_child_health_organisations(&mut exports.child_health)?;

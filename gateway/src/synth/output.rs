@@ -1,18 +1,21 @@
 //! Where generated records go. Each source system's export (the school
 //! register, the region's child-health extract, the PMO and ProRenata
 //! journals) is one [`SourceExport`]: it counts every record once and hands
-//! it to each format writer registered for that source. Today the only
-//! writer is canonical NDJSON; an adapter that encodes, say, PMO's export
-//! format adds its [`RecordSink`] to the PMO export and nothing else changes.
+//! it to each format writer registered for that source: canonical NDJSON,
+//! and the source system's own export format ([`NativeFile`], any encoder
+//! from the adapter registry).
 
 use std::collections::BTreeMap;
 use std::fmt;
 use std::fs::{self, File};
-use std::io::BufWriter;
+use std::io::{self, BufWriter};
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
+use brygga_adapters::{EncodeError, Encoder, registry};
 use brygga_mapping::model::Record;
 use brygga_mapping::ndjson::NdjsonWriter;
+use brygga_mapping::profile::Profile;
 
 use crate::exit::Failure;
 
@@ -61,6 +64,75 @@ impl RecordSink for CanonicalNdjson {
 
     fn finish(&mut self) -> Result<(), Failure> {
         self.writer.flush().map_err(|e| Failure::io(&self.path, e))
+    }
+}
+
+/// The source system's own export format (`native/<source>.<ext>`), written
+/// by the format's encoder from the adapter registry with the shared default
+/// profile.
+pub struct NativeFile {
+    relative: String,
+    path: PathBuf,
+    /// `None` once finished.
+    encoder: Option<Box<dyn Encoder>>,
+}
+
+impl fmt::Debug for NativeFile {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("NativeFile")
+            .field("relative", &self.relative)
+            .finish_non_exhaustive()
+    }
+}
+
+impl NativeFile {
+    pub fn create(out: &Path, name: &str, format_name: &str) -> Result<Self, Failure> {
+        let format = registry::format(format_name)
+            .ok_or_else(|| Failure::Usage(format!("no {format_name} format is registered")))?;
+        let relative = format!("native/{name}.{}", format.extension());
+        let path = out.join(&relative);
+        let file = File::create(&path).map_err(|e| Failure::io(&path, e))?;
+        let profile = Arc::new(Profile::builtin(format.profile_system().unwrap_or("pmo")));
+        let encoder = format.encoder(
+            Box::new(BufWriter::with_capacity(BUFFER_BYTES, file)),
+            profile,
+        );
+        Ok(NativeFile {
+            relative,
+            path,
+            encoder: Some(encoder),
+        })
+    }
+}
+
+impl RecordSink for NativeFile {
+    fn relative_path(&self) -> &str {
+        &self.relative
+    }
+
+    fn write(&mut self, record: &Record) -> Result<(), Failure> {
+        let Some(encoder) = &mut self.encoder else {
+            return Err(Failure::io(
+                &self.path,
+                io::Error::other("already finished"),
+            ));
+        };
+        encoder.encode(record).map_err(|e| match e {
+            EncodeError::Io(e) => Failure::io(&self.path, e),
+            // Synth only writes what each source system holds, so this is
+            // a defect in synth or the encoder, reported as such.
+            EncodeError::Unsupported(reason) => Failure::io(
+                &self.path,
+                io::Error::other(format!("cannot write a {}: {reason}", record.type_name())),
+            ),
+        })
+    }
+
+    fn finish(&mut self) -> Result<(), Failure> {
+        match self.encoder.take() {
+            Some(encoder) => encoder.finish().map_err(|e| Failure::io(&self.path, e)),
+            None => Ok(()),
+        }
     }
 }
 
@@ -121,20 +193,35 @@ pub struct Exports {
 }
 
 impl Exports {
-    /// Creates `out/canonical/` and one canonical file per source.
-    pub fn create(out: &Path, systems: [&'static str; 4]) -> Result<Self, Failure> {
-        let canonical = out.join("canonical");
-        fs::create_dir_all(&canonical).map_err(|e| Failure::io(&canonical, e))?;
+    /// Creates `out/canonical/` with one canonical file per source and,
+    /// when `native` is set, `out/native/` with each journal system's export
+    /// in its own format (`bhv`, `pmo`, `prorenata`).
+    pub fn create(out: &Path, systems: [&'static str; 4], native: bool) -> Result<Self, Failure> {
+        for folder in ["canonical", "native"] {
+            let dir = out.join(folder);
+            if folder == "canonical" || native {
+                fs::create_dir_all(&dir).map_err(|e| Failure::io(&dir, e))?;
+            }
+        }
         let [register, child_health, pmo, prorenata] = systems;
-        let export = |system: &'static str, name: &str| -> Result<SourceExport, Failure> {
-            let sink = CanonicalNdjson::create(out, format!("canonical/{name}.ndjson"))?;
-            Ok(SourceExport::new(system, vec![Box::new(sink)]))
+        let export = |system: &'static str,
+                      name: &str,
+                      format: Option<&str>|
+         -> Result<SourceExport, Failure> {
+            let mut sinks: Vec<Box<dyn RecordSink>> = vec![Box::new(CanonicalNdjson::create(
+                out,
+                format!("canonical/{name}.ndjson"),
+            )?)];
+            if let Some(format) = format.filter(|_| native) {
+                sinks.push(Box::new(NativeFile::create(out, name, format)?));
+            }
+            Ok(SourceExport::new(system, sinks))
         };
         Ok(Exports {
-            register: export(register, "register")?,
-            child_health: export(child_health, "bhv")?,
-            pmo: export(pmo, "pmo")?,
-            prorenata: export(prorenata, "prorenata")?,
+            register: export(register, "register", None)?,
+            child_health: export(child_health, "bhv", Some("bhv"))?,
+            pmo: export(pmo, "pmo", Some("pmo"))?,
+            prorenata: export(prorenata, "prorenata", Some("prorenata"))?,
         })
     }
 

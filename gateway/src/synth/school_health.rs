@@ -24,7 +24,7 @@ use super::calendar::{
     SchoolYear, add_days, date, days_between, last_sunday, local, next_weekday, plus_minutes,
     school_day, working_time,
 };
-use super::clinical::{finding, lot, quantity};
+use super::clinical::{self, finding, lot, quantity};
 use super::family::{Family, Pupil};
 use super::growth::{GrowthCurve, bmi, round};
 use super::manifest::Tally;
@@ -408,7 +408,9 @@ impl Journal<'_> {
                 care_unit: writer.care_unit.clone(),
                 contact: Some(contact.to_owned()),
                 secrecy_domain: writer.domain,
-                original_code: None,
+                original_code: Some(
+                    clinical::measurement_name(kind, when.system == System::ProRenata).to_owned(),
+                ),
             }));
     }
 

@@ -314,6 +314,17 @@ impl Profile {
             .unwrap_or(self.default_secrecy_domain)
     }
 
+    /// The name to write for `domain` (a journal name, normally), chosen as
+    /// for [`note_type_name`](Profile::note_type_name).
+    pub fn secrecy_domain_name(&self, domain: SecrecyDomain) -> &str {
+        self.secrecy_domains.name(domain)
+    }
+
+    /// The `[secrecy_domains]` entry for `name`, without the default.
+    pub fn secrecy_domain_of(&self, name: &str) -> Option<SecrecyDomain> {
+        self.secrecy_domains.get(name)
+    }
+
     pub fn profession(&self, source: &str) -> Option<Profession> {
         self.professions.get(source)
     }

@@ -58,6 +58,15 @@ fn the_default_names_every_code_so_encoders_never_write_snake_case() {
     for &profession in Profession::ALL {
         assert_ne!(profile.profession_name(profession), profession.code_name());
     }
+    for &domain in SecrecyDomain::ALL {
+        let name = profile.secrecy_domain_name(domain);
+        assert_ne!(name, domain.code_name(), "{domain:?}");
+        assert_eq!(profile.secrecy_domain_of(name), Some(domain), "{name}");
+    }
+    assert_eq!(
+        profile.secrecy_domain_name(SecrecyDomain::EmiMedical),
+        "Elevhälsans medicinska insats"
+    );
 }
 
 #[test]
