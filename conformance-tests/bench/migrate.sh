@@ -6,12 +6,18 @@
 #
 #   bash conformance-tests/bench/migrate.sh [PUPILS] [TARGET_FORMAT]
 #   (defaults: 8000 pupils ≈ 1,000,000 entries; fhir-ndjson)
+#
+# The raw parse (quick-xml events, or serde_json building nothing) is the
+# practical limit for anything that reads the files; the last line gives
+# the migration's time as a multiple of it. BRYGGA=PATH runs another build
+# of brygga (e.g. an older one, for a before/after comparison).
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 
 pupils="${1:-8000}"
 target_format="${2:-fhir-ndjson}"
 out="target/bench/migrate-$pupils"
+brygga="${BRYGGA:-target/release/brygga}"
 cargo build --release --locked --quiet -p brygga -p brygga-conformance --example decode_throughput
 if [ ! -f "$out/synth/manifest.json" ]; then
     target/release/brygga synth --pupils "$pupils" --seed 1 --out "$out/synth"
@@ -22,15 +28,26 @@ echo "machine: $(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -
 du -ch "$out"/synth/native/* | tail -1 | sed 's/^/input: /'
 echo "raw parse of the same files (the practical limit):"
 bench=target/release/examples/decode_throughput
+raw=0
 for f in pmo:xml prorenata:json bhv:xml; do
-    "$bench" --format "${f%%:*}" --runs 1 "$out/synth/native/${f%%:*}.${f##*:}" | sed -n 1p
+    line=$("$bench" --format "${f%%:*}" --runs 1 "$out/synth/native/${f%%:*}.${f##*:}" | sed -n 1p)
+    echo "$line"
+    # | format | size | pass | 1.23 s | ...
+    raw=$(echo "$line" | awk -F'|' -v sum="$raw" '{ split($5, t, " "); print sum + t[1] }')
 done
-echo "migration:"
-target/release/brygga migrate \
+echo "migration to $target_format:"
+log=$(mktemp)
+trap 'rm -f "$log"' EXIT
+"$brygga" migrate \
     --source "bhv:$out/synth/native/bhv.xml" \
     --source "pmo:$out/synth/native/pmo.xml" \
     --source "prorenata:$out/synth/native/prorenata.json" \
     --profile config/mappings/syntetisk-pmo.toml \
     --profile config/mappings/syntetisk-prorenata.toml \
     --target "$target_format:$out/target" \
-    --state "$out/state.sqlite"
+    --state "$out/state.sqlite" 2>&1 | tee "$log"
+# The target is big (3 GB for fhir-ndjson at 8,000 pupils): not kept.
+rm -rf "$out/target"
+# migrate: ... entries in ...; 12.34 s, 81234 entries/s, peak RSS 123456 KiB
+seconds=$(grep -o '[0-9.]* s, [0-9]* entries/s' "$log" | tail -1 | cut -d' ' -f1)
+echo "summary: raw parse ${raw} s, migration ${seconds} s = $(awk -v m="$seconds" -v r="$raw" 'BEGIN { printf "%.1f", m / r }') x the raw parse"

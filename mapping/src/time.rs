@@ -744,6 +744,15 @@ fn resolve_local(dt: DateTime) -> Parsed<ClinicalTime> {
 const ISO_DATE_TIME_SEPARATOR: &str = "'T' or a space before the time";
 
 fn parse_iso(b: &[u8]) -> Parsed<ClinicalTime> {
+    match parse_common(b) {
+        Some(time) => Ok(time),
+        None => parse_iso_checked(b),
+    }
+}
+
+/// Reads every form [`ClinicalTime::parse`] takes, field by field, saying
+/// what is wrong.
+fn parse_iso_checked(b: &[u8]) -> Parsed<ClinicalTime> {
     // Year: four digits, or ISO 8601's expanded form (sign + six digits)
     // that Display writes for years outside 0000–9999.
     let (year, mut i) = match b.first() {
@@ -810,6 +819,56 @@ fn parse_iso(b: &[u8]) -> Parsed<ClinicalTime> {
         .to_timestamp(dt)
         .map_err(|_| TimeErrorKind::Unrepresentable)?;
     Ok(ClinicalTime::from_instant(instant))
+}
+
+/// The forms nearly every source writes — `YYYY-MM-DD`, optionally
+/// followed by `Thh:mm` or `Thh:mm:ss` and `Z` or `±hh:mm` — read in one
+/// pass without the per-field error handling. `None` for anything else,
+/// valid or not, which [`parse_iso_checked`] then reads (and explains); for
+/// these forms both ways give the same value.
+fn parse_common(b: &[u8]) -> Option<ClinicalTime> {
+    let digit = |i: usize| b.get(i).filter(|c| c.is_ascii_digit()).map(|c| c - b'0');
+    let two = |i: usize| Some(digit(i)? * 10 + digit(i + 1)?);
+    if b.get(4) != Some(&b'-') || b.get(7) != Some(&b'-') {
+        return None;
+    }
+    let year = i32::from(two(0)?) * 100 + i32::from(two(2)?);
+    let (month, day) = (two(5)?, two(8)?);
+    if !(1..=12).contains(&month) || day == 0 || day > days_in_month(year, month) {
+        return None;
+    }
+    // Years 0000-9999, months and days checked: the casts are lossless.
+    let date = Date::new(year as i16, month as i8, day as i8).ok()?;
+    let time = b.get(10..)?;
+    if time.is_empty() {
+        return Some(ClinicalTime::Date(date));
+    }
+    if time.first() != Some(&b'T') || b.get(13) != Some(&b':') {
+        return None;
+    }
+    let (hour, minute) = (two(11)?, two(14)?);
+    let (second, zone) = match b.get(16) {
+        Some(b':') => (two(17)?, b.get(19..)?),
+        _ => (0, b.get(16..)?),
+    };
+    if hour > 23 || minute > 59 || second > 59 {
+        return None;
+    }
+    let dt = date.at(hour as i8, minute as i8, second as i8, 0);
+    let offset = match *zone {
+        [] => return resolve_local(dt).ok(),
+        [b'Z'] => Offset::UTC,
+        [sign @ (b'+' | b'-'), _, _, b':', _, _] => {
+            let (hours, minutes) = (two(b.len() - 5)?, two(b.len() - 2)?);
+            if hours > 23 || minutes > 59 {
+                return None;
+            }
+            let seconds = i32::from(hours) * 3600 + i32::from(minutes) * 60;
+            Offset::from_seconds(if sign == b'-' { -seconds } else { seconds }).ok()?
+        }
+        _ => return None,
+    };
+    Some(ClinicalTime::from_instant(offset.to_timestamp(dt).ok()?))
 }
 
 /// Parses `hh`, `hhmm`, `hh:mm` or `hh:mm:ss` after the offset's sign.
@@ -915,7 +974,38 @@ mod tests {
         assert_eq!(lmt.to_local_string(), "1880-06-01T12:00:00");
     }
 
+    #[test]
+    fn the_common_forms_take_the_short_way() {
+        for input in [
+            "2019-05-14",
+            "2019-05-14T08:30",
+            "2019-05-14T08:30:15",
+            "2019-05-14T08:30:15Z",
+            "2019-05-14T08:30:15+02:00",
+            "1999-12-31T23:59:59-01:30",
+        ] {
+            let common = parse_common(input.as_bytes()).expect(input);
+            assert_eq!(Ok(common), parse_iso_checked(input.as_bytes()), "{input}");
+        }
+        for input in [
+            "2019-05-14 08:30",
+            "2019-05-14T08:30:15.5",
+            "2019-05-14T08:30+0200",
+        ] {
+            assert!(parse_common(input.as_bytes()).is_none(), "{input}");
+        }
+    }
+
     proptest! {
+        #[test]
+        fn the_common_forms_read_as_the_checked_reading_reads_them(
+            input in "[0-9]{4}-[0-9]{2}-[0-9]{2}(T[0-2][0-9]:[0-6][0-9](:[0-6][0-9])?(Z|[+-][0-2][0-9]:[0-6][0-9]|[.,:+ a-z0-9]{0,4})?)?",
+        ) {
+            if let Some(time) = parse_common(input.as_bytes()) {
+                prop_assert_eq!(Ok(time), parse_iso_checked(input.as_bytes()));
+            }
+        }
+
         #[test]
         fn local_string_parses_back_to_the_same_time(seconds in -2_000_000_000i64..4_000_000_000i64) {
             let time = ClinicalTime::from_instant(Timestamp::from_second(seconds).unwrap());

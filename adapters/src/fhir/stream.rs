@@ -26,7 +26,7 @@
 //! Practitioner and PractitionerRole its entries refer to, so each is
 //! complete on its own.
 
-use std::collections::{BTreeMap, HashSet, VecDeque};
+use std::collections::{BTreeMap, HashMap, HashSet, VecDeque};
 use std::fs::File;
 use std::io::{self, BufRead, BufWriter, Write};
 use std::path::{Path, PathBuf};
@@ -69,10 +69,74 @@ fn group_key(record: &Record) -> GroupKey {
     }
 }
 
-/// Sorts a group into writing order and, under `se-base`, marks a note that
-/// a later note of the group replaces as `superseded`.
-fn arrange(items: &mut [Mapped], profile: WriteProfile) {
+/// The note an item's DocumentReference replaces (`relatesTo` `replaces`),
+/// and the item's own note id.
+fn note_ids(item: &Mapped) -> (Option<&str>, Option<&str>) {
+    item.resources
+        .iter()
+        .find_map(|r| match r {
+            Resource::DocumentReference(d) => Some(d),
+            _ => None,
+        })
+        .map_or((None, None), |d| {
+            let replaces = d
+                .relates_to
+                .iter()
+                .filter(|relation| relation.code == "replaces")
+                .filter_map(|relation| relation.target.reference.as_deref())
+                .find_map(|reference| reference.strip_prefix("DocumentReference/"));
+            (replaces, Some(d.id.as_str()))
+        })
+}
+
+/// Puts each later version of a note right after the version it replaces,
+/// so an amendment keeps its first version's place in the journal (the
+/// migration's rule, docs/migration.md) instead of standing at its own
+/// time. Items are in chronological order; a version whose predecessor is
+/// not in the group stays where it is.
+fn keep_versions_together(items: &mut Vec<Mapped>) {
+    let ids: HashMap<&str, usize> = items
+        .iter()
+        .enumerate()
+        .filter_map(|(i, item)| note_ids(item).1.map(|id| (id, i)))
+        .collect();
+    let mut successors: Vec<Vec<usize>> = vec![Vec::new(); items.len()];
+    let mut is_successor = vec![false; items.len()];
+    for (i, item) in items.iter().enumerate() {
+        if let Some(&target) = note_ids(item).0.and_then(|t| ids.get(t))
+            && target != i
+        {
+            successors[target].push(i);
+            is_successor[i] = true;
+        }
+    }
+    if !is_successor.contains(&true) {
+        return;
+    }
+    let mut order = Vec::with_capacity(items.len());
+    let mut placed = vec![false; items.len()];
+    for root in (0..items.len()).filter(|&i| !is_successor[i]) {
+        let mut stack = vec![root];
+        while let Some(i) = stack.pop() {
+            if std::mem::replace(&mut placed[i], true) {
+                continue;
+            }
+            order.push(i);
+            stack.extend(successors[i].iter().rev());
+        }
+    }
+    // A cycle of replacements has no first version: left in time order.
+    order.extend((0..items.len()).filter(|&i| !placed[i]));
+    let mut slots: Vec<Option<Mapped>> = items.drain(..).map(Some).collect();
+    items.extend(order.into_iter().filter_map(|i| slots[i].take()));
+}
+
+/// Sorts a group into writing order (later versions of a note right after
+/// the version they replace) and, under `se-base`, marks a note that a
+/// later note of the group replaces as `superseded`.
+fn arrange(items: &mut Vec<Mapped>, profile: WriteProfile) {
     items.sort_by(|a, b| a.order.cmp(&b.order));
+    keep_versions_together(items);
     if profile != WriteProfile::SeBase {
         return;
     }

@@ -2,9 +2,10 @@
 //! [`XmlRecords`], each checked field by field and turned into one canonical
 //! record, or refused with the field and the reason.
 //!
-//! The record tree is taken apart by value, so the text of names, keywords
-//! and notes moves into the canonical record without being copied.
+//! The record tree is borrowed from the reader's buffers; only the strings
+//! the canonical record owns are copied out of it.
 
+use std::borrow::Cow;
 use std::cell::{Cell, RefCell};
 use std::io::BufRead;
 use std::path::Path;
@@ -14,14 +15,14 @@ use brygga_mapping::id::{HsaId, Identifier, LocalId, PersonId, PersonIdKind};
 use brygga_mapping::model::{
     Address, Attachment, CareOrganisation, Contact, ContactKind, EntryStatus, Finding, Guardian,
     GuardianRelation, Immunization, JournalEntry, KeywordSection, Measurement, MeasurementKind,
-    MeasurementValue, NoteContent, Organisation, OrganisationKind, Person, Practitioner,
-    Profession, Record, SecrecyDomain, SecurityMarking, SourceRef, Telecom, TelecomKind,
-    VaccinationProgramme, Vaccine, WithheldPart,
+    MeasurementValue, NoteContent, NoteType, NoteTypeCode, Organisation, OrganisationKind, Person,
+    Practitioner, Profession, Record, SecrecyDomain, SecurityMarking, SourceRef, Telecom,
+    TelecomKind, VaccinationProgramme, Vaccine, WithheldPart,
 };
 use brygga_mapping::profile::{Profile, Unmapped};
 use brygga_mapping::time::ClinicalTime;
 
-use crate::xml::{Element, XmlError, XmlRecords};
+use crate::xml::{El, XmlError, XmlRecords};
 use crate::{DecodeError, Decoder, Fatal, Position, Reject};
 
 use super::names::{FORMAT_VERSION, IdKind, Names, Vocabulary, attr};
@@ -112,10 +113,10 @@ impl Decoder for PmoDecoder {
             }
             State::Reading => {}
         }
-        let item = self.records.next_record()?;
+        let item = self.records.next_tree()?;
         self.count += 1;
-        let element = match item {
-            Ok(element) => element,
+        let record = match item {
+            Ok(tree) => tree.record(),
             Err(e) if e.is_fatal() => {
                 self.state = State::Done;
                 return Some(Err(DecodeError::Fatal(xml_fatal(self.count, &e))));
@@ -135,7 +136,7 @@ impl Decoder for PmoDecoder {
         };
         let position = Position {
             record: self.count,
-            line: Some(element.line),
+            line: Some(record.line()),
             offset: None,
         };
         let reader = RecordReader {
@@ -143,7 +144,7 @@ impl Decoder for PmoDecoder {
             profile: &self.profile,
             recent: &self.recent,
         };
-        Some(reader.record(element).map_err(|(kind, refusal)| {
+        Some(reader.record(record).map_err(|(kind, refusal)| {
             DecodeError::Reject(Reject {
                 position,
                 record_kind: Some(format!("<{kind}>")),
@@ -247,123 +248,123 @@ impl<'a> At<'a> {
 const MAX_DEPTH: usize = 3;
 
 /// Whether any element lies deeper than [`MAX_DEPTH`] (the record itself is
-/// level 1). Checked before anything else, because a tree nested thousands
-/// deep would overflow the stack when it is dropped.
-fn nested_too_deep(record: &Element) -> bool {
-    record.children.iter().any(|child| {
+/// level 1): no PMO record has such elements.
+fn nested_too_deep(record: El<'_>) -> bool {
+    record.children().any(|child| {
         child
-            .children
-            .iter()
-            .any(|grandchild| !grandchild.children.is_empty())
+            .children()
+            .any(|grandchild| grandchild.first_child().is_some())
     })
 }
 
-/// Drops a tree one element at a time instead of recursively.
-fn drop_iteratively(record: Element) {
-    let mut pending = record.children;
-    while let Some(mut element) = pending.pop() {
-        pending.append(&mut element.children);
-    }
-}
-
 /// Puts a child into its slot, refusing a second one.
-fn put(slot: &mut Option<Element>, child: Element, at: At<'_>) -> Read<()> {
+fn put<'t>(slot: &mut Option<El<'t>>, child: El<'t>, at: At<'_>) -> Read<()> {
     if slot.is_some() {
         return Err(Refusal {
-            field: Some(format!("{}.{}", at.path(), child.name)),
-            reason: format!("<{}> appears more than once", child.name),
+            field: Some(format!("{}.{}", at.path(), child.name())),
+            reason: format!("<{}> appears more than once", child.name()),
         });
     }
     *slot = Some(child);
     Ok(())
 }
 
-fn unexpected(at: At<'_>, child: &Element) -> Refusal {
+fn unexpected(at: At<'_>, child: El<'_>) -> Refusal {
     at.fail(format!(
         "unexpected element <{}> (line {}); docs/adapters/pmo.md lists what <{}> holds",
-        shown(&child.name),
-        child.line,
+        shown(child.name()),
+        child.line(),
         at.element()
     ))
 }
 
-/// Takes the named attributes out of `element`, refusing any other.
-fn attributes<const N: usize>(
-    element: &mut Element,
+/// The named attributes of `element`, refusing any other. A carriage
+/// return (only a character reference can put one in a value) becomes a
+/// line feed, as in text.
+fn attributes<'t, const N: usize>(
+    element: El<'t>,
     names: [&str; N],
     at: At<'_>,
-) -> Read<[Option<String>; N]> {
+) -> Read<[Option<Cow<'t, str>>; N]> {
     let mut found = [const { None }; N];
-    for (key, value) in element.attributes.drain(..) {
-        match names.iter().position(|name| *name == key.as_str()) {
-            Some(i) => found[i] = Some(value),
-            None => {
-                return Err(at.fail_attr(
-                    &key,
-                    format!(
-                        "unexpected attribute {:?}; <{}> takes {}",
-                        shown(&key),
-                        element.name,
-                        if N == 0 {
-                            "none".to_owned()
-                        } else {
-                            names.join(", ")
-                        }
-                    ),
-                ));
-            }
-        }
+    for (key, value) in element.attributes() {
+        let Some(slot) = names
+            .iter()
+            .position(|name| *name == key)
+            .and_then(|i| found.get_mut(i))
+        else {
+            return Err(at.fail_attr(
+                key,
+                format!(
+                    "unexpected attribute {:?}; <{}> takes {}",
+                    shown(key),
+                    element.name(),
+                    if N == 0 {
+                        "none".to_owned()
+                    } else {
+                        names.join(", ")
+                    }
+                ),
+            ));
+        };
+        *slot = Some(if value.contains('\r') {
+            Cow::Owned(value.replace("\r\n", "\n").replace('\r', "\n"))
+        } else {
+            Cow::Borrowed(value)
+        });
     }
     Ok(found)
 }
 
-fn required(value: Option<String>, name: &str, at: At<'_>) -> Read<String> {
+fn required<'t>(value: Option<Cow<'t, str>>, name: &str, at: At<'_>) -> Read<Cow<'t, str>> {
     value.ok_or_else(|| at.fail_attr(name, format!("required attribute {name:?} is missing")))
 }
 
 /// A container element holds elements, and no text but whitespace.
-fn no_text(element: &Element, at: At<'_>) -> Read<()> {
-    if element.text.trim().is_empty() {
+fn no_text(element: El<'_>, at: At<'_>) -> Read<()> {
+    if element.text().trim().is_empty() && !element.has_stray_text() {
         Ok(())
     } else {
         Err(at.fail(format!(
             "<{}> holds text; it holds elements only",
-            element.name
+            element.name()
         )))
     }
 }
 
 /// An element with attributes only: no text, no child elements.
-fn empty(element: &Element, at: At<'_>) -> Read<()> {
-    if let Some(child) = element.children.first() {
+fn empty(element: El<'_>, at: At<'_>) -> Read<()> {
+    if let Some(child) = element.first_child() {
         return Err(unexpected(at, child));
     }
-    if element.text.trim().is_empty() {
+    if element.text().trim().is_empty() {
         Ok(())
     } else {
         Err(at.fail(format!(
             "<{}> holds text; it holds attributes only",
-            element.name
+            element.name()
         )))
     }
 }
 
 /// The text of a leaf element (no attributes, no child elements), as written.
-fn leaf(mut element: Element, at: At<'_>) -> Read<String> {
-    attributes(&mut element, [], at)?;
+fn leaf<'t>(element: El<'t>, at: At<'_>) -> Read<&'t str> {
+    attributes(element, [], at)?;
     text_only(element, at)
 }
 
 /// The text of an element that may not hold elements, as written.
-fn text_only(element: Element, at: At<'_>) -> Read<String> {
-    match element.children.first() {
+fn text_only<'t>(element: El<'t>, at: At<'_>) -> Read<&'t str> {
+    match element.first_child() {
         Some(child) => Err(unexpected(at, child)),
-        None => Ok(element.text),
+        None => Ok(element.text()),
     }
 }
 
-fn optional_leaf(element: Option<Element>, at: At<'_>, name: &str) -> Read<Option<String>> {
-    element.map(|e| leaf(e, at.child(name))).transpose()
+fn optional_leaf(element: Option<El<'_>>, at: At<'_>, name: &str) -> Read<Option<String>> {
+    element
+        .map(|e| leaf(e, at.child(name)).map(str::to_owned))
+        .transpose()
 }
 
 fn coded<V: Vocabulary>(word: &str, at: At<'_>) -> Read<V> {
@@ -391,28 +392,24 @@ fn coded_attr<V: Vocabulary>(word: &str, name: &str, at: At<'_>) -> Read<V> {
     })
 }
 
-fn clinical_time(element: Element, at: At<'_>) -> Read<ClinicalTime> {
+fn clinical_time(element: El<'_>, at: At<'_>) -> Read<ClinicalTime> {
     let text = leaf(element, at)?;
     ClinicalTime::parse(text.trim()).map_err(|e| at.fail(e.to_string()))
 }
 
-fn optional_time(element: Option<Element>, at: At<'_>, name: &str) -> Read<Option<ClinicalTime>> {
+fn optional_time(element: Option<El<'_>>, at: At<'_>, name: &str) -> Read<Option<ClinicalTime>> {
     element
         .map(|e| clinical_time(e, at.child(name)))
         .transpose()
 }
 
-fn digits(element: Element, count: usize, what: &str, at: At<'_>) -> Read<String> {
+fn digits(element: El<'_>, count: usize, what: &str, at: At<'_>) -> Read<String> {
     let text = leaf(element, at)?;
     let trimmed = text.trim();
     if !is_digits(trimmed, count) {
-        return Err(at.fail(format!("{:?} is not {what} ({count} digits)", shown(&text))));
+        return Err(at.fail(format!("{:?} is not {what} ({count} digits)", shown(text))));
     }
-    Ok(if trimmed.len() == text.len() {
-        text
-    } else {
-        trimmed.to_owned()
-    })
+    Ok(trimmed.to_owned())
 }
 
 fn parse_hsa_id(value: &str, at: At<'_>, attribute: Option<&str>) -> Read<HsaId> {
@@ -451,15 +448,18 @@ fn person_id(text: &str, kind: PersonIdKind, at: At<'_>) -> Read<PersonId> {
 }
 
 /// `<id typ="…" [namnrymd="…"]>value</id>` and the patient reference.
-fn identifier(mut element: Element, at: At<'_>) -> Read<Identifier> {
-    let [kind, namespace] = attributes(&mut element, [attr::KIND, attr::NAMESPACE], at)?;
+fn identifier(element: El<'_>, at: At<'_>) -> Read<Identifier> {
+    let [kind, namespace] = attributes(element, [attr::KIND, attr::NAMESPACE], at)?;
     let kind = required(kind, attr::KIND, at)?;
     let kind: IdKind = coded_attr(&kind, attr::KIND, at)?;
     let value = text_only(element, at)?;
     match kind {
         IdKind::Local => {
             let namespace = required(namespace, attr::NAMESPACE, at)?;
-            Ok(Identifier::Local(LocalId { namespace, value }))
+            Ok(Identifier::Local(LocalId {
+                namespace: namespace.into_owned(),
+                value: value.to_owned(),
+            }))
         }
         IdKind::Person(kind) => {
             if namespace.is_some() {
@@ -468,7 +468,7 @@ fn identifier(mut element: Element, at: At<'_>) -> Read<Identifier> {
                     format!("{:?} goes only with typ=\"lokal\"", attr::NAMESPACE),
                 ));
             }
-            person_id(&value, kind, at).map(Identifier::Person)
+            person_id(value, kind, at).map(Identifier::Person)
         }
     }
 }
@@ -492,14 +492,18 @@ struct RecordReader<'a> {
 }
 
 /// The last few names looked up in the profile's side-effect-free tables,
-/// with what they gave. An export repeats the same titles, journals and
-/// measurement names record after record, and each profile lookup folds case
-/// and whitespace first (allocating for every capitalised name).
+/// with what they gave. An export repeats the same titles, journals,
+/// templates and measurement names record after record, and each profile
+/// lookup folds case and whitespace first (allocating for every capitalised
+/// name).
 #[derive(Debug, Default)]
 struct Recent {
     titles: Memo<Profession>,
     journals: Memo<SecrecyDomain>,
     measurements: Memo<MeasurementKind>,
+    /// Only templates the profile maps: an unmapped one is asked again each
+    /// time, so the profile counts or refuses it.
+    templates: Memo<NoteTypeCode>,
 }
 
 #[derive(Debug)]
@@ -522,11 +526,25 @@ const MEMO_ENTRIES: usize = 8;
 
 impl<T: Copy> Memo<T> {
     fn get(&self, name: &str, look_up: impl FnOnce(&str) -> Option<T>) -> Option<T> {
-        let mut entries = self.entries.borrow_mut();
-        if let Some((_, value)) = entries.iter().find(|(known, _)| known == name) {
-            return *value;
+        if let Some(value) = self.known(name) {
+            return value;
         }
         let value = look_up(name);
+        self.remember(name, value);
+        value
+    }
+
+    /// What `name` gave, if it is remembered.
+    fn known(&self, name: &str) -> Option<Option<T>> {
+        let entries = self.entries.borrow();
+        entries
+            .iter()
+            .find(|(known, _)| known == name)
+            .map(|(_, value)| *value)
+    }
+
+    fn remember(&self, name: &str, value: Option<T>) {
+        let mut entries = self.entries.borrow_mut();
         if entries.len() < MEMO_ENTRIES {
             entries.push((name.to_owned(), value));
         } else {
@@ -538,16 +556,14 @@ impl<T: Copy> Memo<T> {
                 entry.1 = value;
             }
         }
-        value
     }
 }
 
 impl RecordReader<'_> {
     /// Reads one record element; a refusal comes with the record's kind.
-    fn record(&self, element: Element) -> Result<Record, (String, Refusal)> {
-        if nested_too_deep(&element) {
-            let kind = shown(&element.name);
-            drop_iteratively(element);
+    fn record(&self, element: El<'_>) -> Result<Record, (String, Refusal)> {
+        if nested_too_deep(element) {
+            let kind = shown(element.name());
             return Err((
                 kind,
                 Refusal {
@@ -559,7 +575,7 @@ impl RecordReader<'_> {
             ));
         }
         let n = self.names;
-        let name = element.name.as_str();
+        let name = element.name();
         let kinds: [(&str, RecordKind); 7] = [
             (&n.note, RecordKind::Note),
             (&n.measurement, RecordKind::Measurement),
@@ -601,14 +617,30 @@ impl RecordReader<'_> {
         read.map_err(|refusal| (kind.to_owned(), refusal))
     }
 
+    /// The profile's note type for a template.
+    fn note_type(&self, template: &str) -> Result<NoteType, Unmapped> {
+        let templates = &self.recent.templates;
+        if let Some(Some(code)) = templates.known(template) {
+            return Ok(NoteType {
+                code,
+                original: Some(template.to_owned()),
+            });
+        }
+        let note_type = self.profile.note_type(template)?;
+        if note_type.code != NoteTypeCode::Unclassified {
+            templates.remember(template, Some(note_type.code));
+        }
+        Ok(note_type)
+    }
+
     /// The source reference from a record's `system`, `id` and `version`.
-    fn source(&self, element: &mut Element, at: At<'_>) -> Read<SourceRef> {
+    fn source(&self, element: El<'_>, at: At<'_>) -> Read<SourceRef> {
         let [system, record_id, version] =
             attributes(element, [attr::SYSTEM, attr::ID, attr::VERSION], at)?;
         source_ref(system, record_id, version, at)
     }
 
-    fn patient_ref(&self, element: Option<Element>, at: At<'_>) -> Read<Identifier> {
+    fn patient_ref(&self, element: Option<El<'_>>, at: At<'_>) -> Read<Identifier> {
         let name = &*self.names.patient;
         let element = element.ok_or_else(|| at.missing(name))?;
         identifier(element, at.child(name))
@@ -618,7 +650,7 @@ impl RecordReader<'_> {
     /// one, from the note's template, else the profile's default.
     fn secrecy_domain(
         &self,
-        journal: Option<Element>,
+        journal: Option<El<'_>>,
         template: Option<&str>,
         at: At<'_>,
     ) -> Read<SecrecyDomain> {
@@ -634,20 +666,19 @@ impl RecordReader<'_> {
         let found = self
             .recent
             .journals
-            .get(&name, |name| profile.secrecy_domain_of(name));
+            .get(name, |name| profile.secrecy_domain_of(name));
         found.ok_or_else(|| {
             at.fail(format!(
                 "journal {:?} is not mapped by profile {:?}; add it under [secrecy_domains]",
-                shown(&name),
+                shown(name),
                 self.profile.name()
             ))
         })
     }
 
-    fn practitioner(&self, mut element: Element, at: At<'_>) -> Read<Practitioner> {
-        let [hsa, name, title] =
-            attributes(&mut element, [attr::HSA_ID, attr::NAME, attr::TITLE], at)?;
-        empty(&element, at)?;
+    fn practitioner(&self, element: El<'_>, at: At<'_>) -> Read<Practitioner> {
+        let [hsa, name, title] = attributes(element, [attr::HSA_ID, attr::NAME, attr::TITLE], at)?;
+        empty(element, at)?;
         let hsa_id = hsa
             .map(|v| parse_hsa_id(&v, at, Some(attr::HSA_ID)))
             .transpose()?;
@@ -671,14 +702,14 @@ impl RecordReader<'_> {
         };
         Ok(Practitioner {
             hsa_id,
-            name,
+            name: name.map(Cow::into_owned),
             profession,
         })
     }
 
     fn optional_practitioner(
         &self,
-        element: Option<Element>,
+        element: Option<El<'_>>,
         at: At<'_>,
         name: &str,
     ) -> Read<Option<Practitioner>> {
@@ -689,44 +720,44 @@ impl RecordReader<'_> {
 
     fn optional_care_organisation(
         &self,
-        element: Option<Element>,
+        element: Option<El<'_>>,
         at: At<'_>,
         name: &str,
     ) -> Read<Option<CareOrganisation>> {
-        let Some(mut element) = element else {
+        let Some(element) = element else {
             return Ok(None);
         };
         let at = at.child(name);
-        let [hsa, name] = attributes(&mut element, [attr::HSA_ID, attr::NAME], at)?;
-        empty(&element, at)?;
+        let [hsa, name] = attributes(element, [attr::HSA_ID, attr::NAME], at)?;
+        empty(element, at)?;
         let hsa = required(hsa, attr::HSA_ID, at)?;
         Ok(Some(CareOrganisation {
             hsa_id: parse_hsa_id(&hsa, at, Some(attr::HSA_ID))?,
-            name,
+            name: name.map(Cow::into_owned),
         }))
     }
 
     /// `<ersatter …/>` (amended) or `<makulerad>reason</makulerad>`, not both.
     fn status(
         &self,
-        amends: Option<Element>,
-        nullified: Option<Element>,
+        amends: Option<El<'_>>,
+        nullified: Option<El<'_>>,
         at: At<'_>,
     ) -> Read<EntryStatus> {
         let n = self.names;
         match (amends, nullified) {
             (None, None) => Ok(EntryStatus::Current),
-            (Some(mut amends), None) => {
+            (Some(amends), None) => {
                 let at = at.child(&n.amends);
                 let [system, record_id, version] =
-                    attributes(&mut amends, [attr::SYSTEM, attr::ID, attr::VERSION], at)?;
-                empty(&amends, at)?;
+                    attributes(amends, [attr::SYSTEM, attr::ID, attr::VERSION], at)?;
+                empty(amends, at)?;
                 Ok(EntryStatus::Amended {
                     supersedes: source_ref(system, record_id, version, at)?,
                 })
             }
             (None, Some(nullified)) => Ok(EntryStatus::Nullified {
-                reason: leaf(nullified, at.child(&n.nullified))?,
+                reason: leaf(nullified, at.child(&n.nullified))?.to_owned(),
             }),
             (Some(_), Some(_)) => Err(at.child(&n.nullified).fail(format!(
                 "a record is either amended (<{}>) or nullified (<{}>), not both",
@@ -735,7 +766,7 @@ impl RecordReader<'_> {
         }
     }
 
-    fn flag(&self, element: Option<Element>, at: At<'_>, name: &str) -> Read<bool> {
+    fn flag(&self, element: Option<El<'_>>, at: At<'_>, name: &str) -> Read<bool> {
         let Some(element) = element else {
             return Ok(false);
         };
@@ -751,19 +782,19 @@ impl RecordReader<'_> {
         }
     }
 
-    fn person(&self, mut element: Element) -> Read<Record> {
+    fn person(&self, element: El<'_>) -> Read<Record> {
         let n = self.names;
         let at = At::record(&n.patient);
-        attributes(&mut element, [], at)?;
-        no_text(&element, at)?;
+        attributes(element, [], at)?;
+        no_text(element, at)?;
         let mut identifiers = Vec::with_capacity(1);
         let mut guardians = Vec::new();
         let mut addresses = Vec::new();
         let mut telecom = Vec::new();
         let (mut given, mut family, mut birth, mut sex, mut marking, mut municipality) =
             (None, None, None, None, None, None);
-        for child in element.children {
-            let name = child.name.as_str();
+        for child in element.children() {
+            let name = child.name();
             if name == &*n.identifier {
                 identifiers.push(identifier(child, at.child(&n.identifier))?);
             } else if name == &*n.given_name {
@@ -785,7 +816,7 @@ impl RecordReader<'_> {
             } else if name == &*n.municipality_code {
                 put(&mut municipality, child, at)?;
             } else {
-                return Err(unexpected(at, &child));
+                return Err(unexpected(at, child));
             }
         }
         if identifiers.is_empty() {
@@ -815,14 +846,14 @@ impl RecordReader<'_> {
             None => None,
             Some(sex) => {
                 let at = at.child(&n.sex);
-                Some(coded(&leaf(sex, at)?, at)?)
+                Some(coded(leaf(sex, at)?, at)?)
             }
         };
         let security_marking = match marking {
             None => SecurityMarking::None,
             Some(marking) => {
                 let at = at.child(&n.protected_identity);
-                coded(&leaf(marking, at)?, at)?
+                coded(leaf(marking, at)?, at)?
             }
         };
         let municipality_code = municipality
@@ -833,8 +864,8 @@ impl RecordReader<'_> {
             .transpose()?;
         Ok(Record::Person(Person {
             identifiers,
-            given_name,
-            family_name,
+            given_name: given_name.to_owned(),
+            family_name: family_name.to_owned(),
             birth_date,
             sex,
             security_marking,
@@ -845,8 +876,8 @@ impl RecordReader<'_> {
         }))
     }
 
-    fn guardian(&self, mut element: Element, at: At<'_>) -> Read<Guardian> {
-        let [kind, relation] = attributes(&mut element, [attr::KIND, attr::RELATION], at)?;
+    fn guardian(&self, element: El<'_>, at: At<'_>) -> Read<Guardian> {
+        let [kind, relation] = attributes(element, [attr::KIND, attr::RELATION], at)?;
         let kind: IdKind = coded_attr(&required(kind, attr::KIND, at)?, attr::KIND, at)?;
         let relation: GuardianRelation =
             coded_attr(&required(relation, attr::RELATION, at)?, attr::RELATION, at)?;
@@ -858,22 +889,22 @@ impl RecordReader<'_> {
         };
         let value = text_only(element, at)?;
         Ok(Guardian {
-            person: person_id(&value, kind, at)?,
+            person: person_id(value, kind, at)?,
             relation,
         })
     }
 
-    fn address(&self, mut element: Element, at: At<'_>) -> Read<Address> {
+    fn address(&self, element: El<'_>, at: At<'_>) -> Read<Address> {
         let n = self.names;
-        let [kind] = attributes(&mut element, [attr::KIND], at)?;
+        let [kind] = attributes(element, [attr::KIND], at)?;
         let kind = coded_attr(&required(kind, attr::KIND, at)?, attr::KIND, at)?;
-        no_text(&element, at)?;
+        no_text(element, at)?;
         let mut lines = Vec::new();
         let (mut postal, mut city, mut country) = (None, None, None);
-        for child in element.children {
-            let name = child.name.as_str();
+        for child in element.children() {
+            let name = child.name();
             if name == &*n.address_line {
-                lines.push(leaf(child, at.child(&n.address_line))?);
+                lines.push(leaf(child, at.child(&n.address_line))?.to_owned());
             } else if name == &*n.postal_code {
                 put(&mut postal, child, at)?;
             } else if name == &*n.city {
@@ -881,7 +912,7 @@ impl RecordReader<'_> {
             } else if name == &*n.country {
                 put(&mut country, child, at)?;
             } else {
-                return Err(unexpected(at, &child));
+                return Err(unexpected(at, child));
             }
         }
         Ok(Address {
@@ -893,28 +924,28 @@ impl RecordReader<'_> {
         })
     }
 
-    fn telecom(&self, mut element: Element, at: At<'_>) -> Read<Telecom> {
-        let [kind] = attributes(&mut element, [attr::KIND], at)?;
+    fn telecom(&self, element: El<'_>, at: At<'_>) -> Read<Telecom> {
+        let [kind] = attributes(element, [attr::KIND], at)?;
         let kind: TelecomKind = coded_attr(&required(kind, attr::KIND, at)?, attr::KIND, at)?;
         Ok(Telecom {
             kind,
-            value: text_only(element, at)?,
+            value: text_only(element, at)?.to_owned(),
         })
     }
 
-    fn organisation(&self, mut element: Element, kind: OrganisationKind) -> Read<Record> {
+    fn organisation(&self, element: El<'_>, kind: OrganisationKind) -> Read<Record> {
         let n = self.names;
         let at = At::record(match kind {
             OrganisationKind::CareProvider => &n.care_provider,
             _ => &n.care_unit,
         });
-        let [id] = attributes(&mut element, [attr::ID], at)?;
+        let [id] = attributes(element, [attr::ID], at)?;
         let id = required(id, attr::ID, at)?;
-        no_text(&element, at)?;
+        no_text(element, at)?;
         let (mut name, mut hsa, mut number, mut municipality, mut parent) =
             (None, None, None, None, None);
-        for child in element.children {
-            let child_name = child.name.as_str();
+        for child in element.children() {
+            let child_name = child.name();
             if child_name == &*n.name {
                 put(&mut name, child, at)?;
             } else if child_name == &*n.hsa_id {
@@ -926,7 +957,7 @@ impl RecordReader<'_> {
             } else if child_name == &*n.parent {
                 put(&mut parent, child, at)?;
             } else {
-                return Err(unexpected(at, &child));
+                return Err(unexpected(at, child));
             }
         }
         let name = leaf(name.ok_or_else(|| at.missing(&n.name))?, at.child(&n.name))?;
@@ -934,7 +965,7 @@ impl RecordReader<'_> {
             None => None,
             Some(hsa) => {
                 let at = at.child(&n.hsa_id);
-                Some(parse_hsa_id(&leaf(hsa, at)?, at, None)?)
+                Some(parse_hsa_id(leaf(hsa, at)?, at, None)?)
             }
         };
         let organisation_number = number
@@ -951,9 +982,9 @@ impl RecordReader<'_> {
             .map(|e| digits(e, 4, "a kommunkod", at.child(&n.municipality_code)))
             .transpose()?;
         Ok(Record::Organisation(Organisation {
-            id,
+            id: id.into_owned(),
             kind,
-            name,
+            name: name.to_owned(),
             hsa_id,
             school_unit_code: None,
             organisation_number,
@@ -963,15 +994,15 @@ impl RecordReader<'_> {
         }))
     }
 
-    fn contact(&self, mut element: Element) -> Read<Record> {
+    fn contact(&self, element: El<'_>) -> Read<Record> {
         let n = self.names;
         let at = At::record(&n.contact);
-        let source = self.source(&mut element, at)?;
-        no_text(&element, at)?;
+        let source = self.source(element, at)?;
+        no_text(element, at)?;
         let (mut patient, mut journal, mut kind, mut start, mut end, mut performer, mut unit) =
             (None, None, None, None, None, None, None);
-        for child in element.children {
-            let name = child.name.as_str();
+        for child in element.children() {
+            let name = child.name();
             if name == &*n.patient {
                 put(&mut patient, child, at)?;
             } else if name == &*n.journal {
@@ -987,7 +1018,7 @@ impl RecordReader<'_> {
             } else if name == &*n.care_unit {
                 put(&mut unit, child, at)?;
             } else {
-                return Err(unexpected(at, &child));
+                return Err(unexpected(at, child));
             }
         }
         let patient = self.patient_ref(patient, at)?;
@@ -995,7 +1026,7 @@ impl RecordReader<'_> {
             let at = at.child(&n.contact_kind);
             let kind = kind.ok_or_else(|| At::record(&n.contact).missing(&n.contact_kind))?;
             let word = leaf(kind, at)?;
-            coded(&word, at)?
+            coded(word, at)?
         };
         let start = clinical_time(
             start.ok_or_else(|| at.missing(&n.start))?,
@@ -1013,11 +1044,11 @@ impl RecordReader<'_> {
         }))
     }
 
-    fn note(&self, mut element: Element) -> Read<Record> {
+    fn note(&self, element: El<'_>) -> Read<Record> {
         let n = self.names;
         let at = At::record(&n.note);
-        let source = self.source(&mut element, at)?;
-        no_text(&element, at)?;
+        let source = self.source(element, at)?;
+        no_text(element, at)?;
         let mut patient = None;
         let mut journal = None;
         let mut template = None;
@@ -1029,8 +1060,8 @@ impl RecordReader<'_> {
         let mut withheld = Vec::new();
         let mut sections = Vec::new();
         let (mut text, mut attachment) = (None, None);
-        for child in element.children {
-            let name = child.name.as_str();
+        for child in element.children() {
+            let name = child.name();
             if name == &*n.keyword {
                 sections.push(keyword(child, at.child(&n.keyword))?);
             } else if name == &*n.patient {
@@ -1074,7 +1105,7 @@ impl RecordReader<'_> {
             } else if name == &*n.attachment {
                 put(&mut attachment, child, at)?;
             } else {
-                return Err(unexpected(at, &child));
+                return Err(unexpected(at, child));
             }
         }
         let patient = self.patient_ref(patient, at)?;
@@ -1083,8 +1114,7 @@ impl RecordReader<'_> {
             at.child(&n.template),
         )?;
         let note_type = self
-            .profile
-            .note_type(&template)
+            .note_type(template)
             .map_err(|e| at.child(&n.template).fail(unmapped_reason(e)))?;
         let event_time = clinical_time(
             event.ok_or_else(|| at.missing(&n.event_time))?,
@@ -1093,7 +1123,7 @@ impl RecordReader<'_> {
         let content = match (sections.is_empty(), text, attachment) {
             (false, None, None) => NoteContent::Keywords { sections },
             (true, Some(text), None) => NoteContent::Text {
-                text: leaf(text, at.child(&n.text))?,
+                text: leaf(text, at.child(&n.text))?.to_owned(),
             },
             (true, None, Some(attachment)) => {
                 NoteContent::Attachment(self.attachment(attachment, at.child(&n.attachment))?)
@@ -1125,7 +1155,7 @@ impl RecordReader<'_> {
             contact: optional_leaf(contact, at, &n.contact_id)?,
             title: optional_leaf(title, at, &n.title)?,
             status: self.status(amends, nullified, at)?,
-            secrecy_domain: self.secrecy_domain(journal, Some(&template), at)?,
+            secrecy_domain: self.secrecy_domain(journal, Some(template), at)?,
             approved_for_patient: self.flag(approved, at, &n.approved_for_patient)?,
             patient_block: self.flag(block, at, &n.patient_block)?,
             withheld,
@@ -1134,11 +1164,11 @@ impl RecordReader<'_> {
         }))
     }
 
-    fn attachment(&self, mut element: Element, at: At<'_>) -> Read<Attachment> {
-        let [media_type, title] = attributes(&mut element, [attr::MEDIA_TYPE, attr::TITLE], at)?;
+    fn attachment(&self, element: El<'_>, at: At<'_>) -> Read<Attachment> {
+        let [media_type, title] = attributes(element, [attr::MEDIA_TYPE, attr::TITLE], at)?;
         let media_type = required(media_type, attr::MEDIA_TYPE, at)?;
-        let mut data = text_only(element, at)?;
         // Exports wrap base64 in lines; the canonical form has none.
+        let mut data = text_only(element, at)?.to_owned();
         data.retain(|c| !c.is_ascii_whitespace());
         if !is_base64(&data) {
             return Err(at.fail(
@@ -1146,22 +1176,22 @@ impl RecordReader<'_> {
             ));
         }
         Ok(Attachment {
-            media_type,
-            title,
+            media_type: media_type.into_owned(),
+            title: title.map(Cow::into_owned),
             data,
         })
     }
 
-    fn measurement(&self, mut element: Element) -> Read<Record> {
+    fn measurement(&self, element: El<'_>) -> Read<Record> {
         let n = self.names;
         let at = At::record(&n.measurement);
-        let source = self.source(&mut element, at)?;
-        no_text(&element, at)?;
+        let source = self.source(element, at)?;
+        no_text(element, at)?;
         let (mut patient, mut journal, mut name_el, mut when) = (None, None, None, None);
         let (mut quantity, mut finding, mut performer, mut unit, mut contact) =
             (None, None, None, None, None);
-        for child in element.children {
-            let name = child.name.as_str();
+        for child in element.children() {
+            let name = child.name();
             if name == &*n.patient {
                 put(&mut patient, child, at)?;
             } else if name == &*n.journal {
@@ -1181,7 +1211,7 @@ impl RecordReader<'_> {
             } else if name == &*n.contact_id {
                 put(&mut contact, child, at)?;
             } else {
-                return Err(unexpected(at, &child));
+                return Err(unexpected(at, child));
             }
         }
         let patient = self.patient_ref(patient, at)?;
@@ -1195,11 +1225,11 @@ impl RecordReader<'_> {
         let kind = self
             .recent
             .measurements
-            .get(&original, |name| self.profile.measurement(name))
+            .get(original, |name| self.profile.measurement(name))
             .ok_or_else(|| {
                 at.child(&n.measurement_name).fail(format!(
                     "measurement {:?} is not mapped by profile {:?}; add it under [measurements]",
-                    shown(&original),
+                    shown(original),
                     self.profile.name()
                 ))
             })?;
@@ -1210,7 +1240,7 @@ impl RecordReader<'_> {
                 let at = at.child(&n.finding);
                 let word = leaf(finding, at)?;
                 MeasurementValue::Finding {
-                    finding: coded::<Finding>(&word, at)?,
+                    finding: coded::<Finding>(word, at)?,
                 }
             }
             (None, None) => {
@@ -1236,21 +1266,21 @@ impl RecordReader<'_> {
             care_unit: self.optional_care_organisation(unit, at, &n.care_unit)?,
             contact: optional_leaf(contact, at, &n.contact_id)?,
             secrecy_domain: self.secrecy_domain(journal, None, at)?,
-            original_code: Some(original),
+            original_code: Some(original.to_owned()),
         }))
     }
 
-    fn vaccination(&self, mut element: Element) -> Read<Record> {
+    fn vaccination(&self, element: El<'_>) -> Read<Record> {
         let n = self.names;
         let at = At::record(&n.vaccination);
-        let source = self.source(&mut element, at)?;
-        no_text(&element, at)?;
+        let source = self.source(element, at)?;
+        no_text(element, at)?;
         let (mut patient, mut journal, mut when, mut vaccine, mut dose) =
             (None, None, None, None, None);
         let (mut lot, mut performer, mut unit, mut amends, mut nullified) =
             (None, None, None, None, None);
-        for child in element.children {
-            let name = child.name.as_str();
+        for child in element.children() {
+            let name = child.name();
             if name == &*n.patient {
                 put(&mut patient, child, at)?;
             } else if name == &*n.journal {
@@ -1272,7 +1302,7 @@ impl RecordReader<'_> {
             } else if name == &*n.nullified {
                 put(&mut nullified, child, at)?;
             } else {
-                return Err(unexpected(at, &child));
+                return Err(unexpected(at, child));
             }
         }
         let patient = self.patient_ref(patient, at)?;
@@ -1287,7 +1317,7 @@ impl RecordReader<'_> {
                 let at = at.child(&n.dose);
                 let text = leaf(dose, at)?;
                 Some(text.trim().parse::<u8>().map_err(|_| {
-                    at.fail(format!("{:?} is not a dose number (0–255)", shown(&text)))
+                    at.fail(format!("{:?} is not a dose number (0–255)", shown(text)))
                 })?)
             }
         };
@@ -1319,9 +1349,9 @@ fn unmapped_reason(mut unmapped: Unmapped) -> String {
 }
 
 fn source_ref(
-    system: Option<String>,
-    record_id: Option<String>,
-    version: Option<String>,
+    system: Option<Cow<'_, str>>,
+    record_id: Option<Cow<'_, str>>,
+    version: Option<Cow<'_, str>>,
     at: At<'_>,
 ) -> Read<SourceRef> {
     let system = required(system, attr::SYSTEM, at)?;
@@ -1336,32 +1366,32 @@ fn source_ref(
         })?,
     };
     Ok(SourceRef {
-        system,
-        record_id,
+        system: system.into_owned(),
+        record_id: record_id.into_owned(),
         version,
     })
 }
 
-fn keyword(mut element: Element, at: At<'_>) -> Read<KeywordSection> {
-    let [name] = attributes(&mut element, [attr::NAME], at)?;
+fn keyword(element: El<'_>, at: At<'_>) -> Read<KeywordSection> {
+    let [name] = attributes(element, [attr::NAME], at)?;
     let keyword = required(name, attr::NAME, at)?;
     Ok(KeywordSection {
-        keyword,
-        text: text_only(element, at)?,
+        keyword: keyword.into_owned(),
+        text: text_only(element, at)?.to_owned(),
     })
 }
 
-fn withheld_part(mut element: Element, at: At<'_>) -> Read<WithheldPart> {
-    let [part] = attributes(&mut element, [attr::PART], at)?;
+fn withheld_part(element: El<'_>, at: At<'_>) -> Read<WithheldPart> {
+    let [part] = attributes(element, [attr::PART], at)?;
     let part = required(part, attr::PART, at)?;
     Ok(WithheldPart {
-        part,
-        reason: text_only(element, at)?,
+        part: part.into_owned(),
+        reason: text_only(element, at)?.to_owned(),
     })
 }
 
-fn quantity_value(mut element: Element, at: At<'_>) -> Read<MeasurementValue> {
-    let [unit] = attributes(&mut element, [attr::UNIT], at)?;
+fn quantity_value(element: El<'_>, at: At<'_>) -> Read<MeasurementValue> {
+    let [unit] = attributes(element, [attr::UNIT], at)?;
     let unit = required(unit, attr::UNIT, at)?;
     let text = text_only(element, at)?;
     let trimmed = text.trim();
@@ -1372,10 +1402,11 @@ fn quantity_value(mut element: Element, at: At<'_>) -> Read<MeasurementValue> {
         trimmed.parse::<f64>()
     };
     match parsed {
-        Ok(value) if value.is_finite() && is_decimal(trimmed) => {
-            Ok(MeasurementValue::Quantity { value, unit })
-        }
-        _ => Err(at.fail(format!("{:?} is not a decimal number", shown(&text)))),
+        Ok(value) if value.is_finite() && is_decimal(trimmed) => Ok(MeasurementValue::Quantity {
+            value,
+            unit: unit.into_owned(),
+        }),
+        _ => Err(at.fail(format!("{:?} is not a decimal number", shown(text)))),
     }
 }
 
@@ -1395,13 +1426,10 @@ fn is_decimal(text: &str) -> bool {
     seen_digit
 }
 
-fn vaccine_of(mut element: Element, at: At<'_>) -> Read<Vaccine> {
-    let [atc, programme, product] = attributes(
-        &mut element,
-        [attr::ATC, attr::PROGRAMME, attr::PRODUCT],
-        at,
-    )?;
-    empty(&element, at)?;
+fn vaccine_of(element: El<'_>, at: At<'_>) -> Read<Vaccine> {
+    let [atc, programme, product] =
+        attributes(element, [attr::ATC, attr::PROGRAMME, attr::PRODUCT], at)?;
+    empty(element, at)?;
     let atc = required(atc, attr::ATC, at)?;
     let programme: VaccinationProgramme = coded_attr(
         &required(programme, attr::PROGRAMME, at)?,
@@ -1409,8 +1437,8 @@ fn vaccine_of(mut element: Element, at: At<'_>) -> Read<Vaccine> {
         at,
     )?;
     Ok(Vaccine {
-        atc,
-        product,
+        atc: atc.into_owned(),
+        product: product.map(Cow::into_owned),
         programme,
     })
 }

@@ -2,23 +2,26 @@
 //! pupil, in true chronological order, with nothing lost and nothing
 //! doubled, and a report that proves it. See `docs/migration.md`.
 //!
-//! Three passes, each resumable from the store:
+//! Two passes over the data, each resumable from the store:
 //!
-//! 1. **Identity.** Every source is read once for its `person` records,
-//!    which link the identifiers a pupil was known by ([`identity`]). They
-//!    are kept in the work directory (`persons.ndjson`), so a resumed job
-//!    does not read the sources for them again.
-//! 2. **Sort.** Every source is read again as a stream; each record is filed
-//!    under its pupil's key and its place in the journal ([`merge::order_key`])
-//!    and handed to an external sort ([`sort`]) that spills sorted runs to
-//!    the work directory whenever the memory budget is full. Each spill is
-//!    synced and then checkpointed in the store together with the source
-//!    position reached and the rejects found so far, so a `kill -9` loses at
-//!    most the records since the last spill, which are read again.
-//! 3. **Merge and write.** The runs are merged; each pupil's records are
-//!    put in journal order with the merge rules ([`merge`]) and written to
-//!    the target through its encoder, as `TARGET.partial`, moved into place
-//!    when complete. A job killed in this pass starts the pass again from the
+//! 1. **Sort.** Every source is read once, as a stream, on its own thread.
+//!    Each record is filed under the identifier its source gives the pupil
+//!    and its place in the journal ([`merge::order_key`]), numbered by
+//!    source and position, and handed to an external sort ([`sort`]) that
+//!    spills sorted runs to the work directory whenever the memory budget is
+//!    full. Next to each run go the `person` records in it, which link the
+//!    identifiers a pupil was known by ([`identity`]). Each spill is synced
+//!    and then checkpointed in the store together with the source position
+//!    reached and the rejects found so far, so a `kill -9` loses at most the
+//!    records since the last spill, which are read again.
+//! 2. **Merge and write.** The identities are resolved from the runs'
+//!    person records. Records filed under an identifier that resolves to
+//!    another pupil key (a samordningsnummer since replaced, a local id) are
+//!    sorted again under that key — usually few, often none. The runs are
+//!    merged; each pupil's records are put in journal order with the merge
+//!    rules ([`merge`]) and handed to a second thread that writes them to
+//!    the target through its sink, as `TARGET.partial`, moved into place when
+//!    complete. A job killed in this pass starts the pass again from the
 //!    sorted runs (never from the sources), and rewrites the target from its
 //!    beginning: the result is exact by construction.
 //!
@@ -31,17 +34,21 @@ pub mod plan;
 pub mod report;
 pub mod sort;
 
-use std::collections::HashSet;
+use std::collections::{HashSet, VecDeque};
 use std::fs::{self, File};
-use std::io::{self, BufRead, BufReader, BufWriter, IsTerminal};
+use std::io::{self, BufReader, IsTerminal, Write};
 use std::path::{Path, PathBuf};
+use std::sync::mpsc::{Receiver, Sender, SyncSender, channel, sync_channel};
 use std::time::{Duration, Instant};
 
 use brygga_adapters::DecodeError;
+use brygga_adapters::Format;
+use brygga_adapters::fhir::{FhirOptions, Layout};
 use brygga_adapters::stream::{Delivery, EncoderSink, Sink, Source};
+use brygga_fhir_rest::RestSink;
 use brygga_mapping::id::{Identifier, PersonId};
 use brygga_mapping::model::{Person, Record};
-use brygga_mapping::ndjson::{NdjsonReader, NdjsonWriter};
+use brygga_mapping::ndjson::NdjsonReader;
 use brygga_store::{Batch, JobSpec, JobState, ReportRow, Store};
 use indicatif::{ProgressBar, ProgressStyle};
 use serde::{Deserialize, Serialize};
@@ -52,7 +59,7 @@ use crate::exit::{Failure, Outcome};
 use crate::target::Output;
 use identity::{Identities, Resolution};
 use merge::{Entry, Placed};
-use plan::{Plan, State};
+use plan::{Plan, State, Target};
 use report::{Counts, Line, PupilReport, Report, SourceReport, Timeline, TimelineRow};
 use sort::{Merge, Sorter};
 
@@ -65,13 +72,30 @@ const CLASS_PERSON: u8 = 0;
 const CLASS_PLACEMENT: u8 = 1;
 const CLASS_CLINICAL: u8 = 2;
 
-/// What pass 2 has done, as checkpointed.
+/// What the runs hold and how (see [`push_record`]); a checkpoint written
+/// with another layout is not resumed, the sort starts again.
+const RUN_LAYOUT: u32 = 2;
+/// A record's sort order number is its source's index above this many bits
+/// and its position in the source below them.
+const POSITION_BITS: u32 = 48;
+/// Records the reading thread hands over at a time, and how many such
+/// batches may wait: enough to keep both threads busy, small next to the
+/// sort's budget.
+const READ_BATCH: usize = 512;
+const READ_BATCHES_WAITING: usize = 8;
+/// Pupils the merge may be ahead of the target.
+const PUPILS_WAITING: usize = 32;
+
+/// What the sort pass has done, as checkpointed.
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
 struct SortCheckpoint {
+    /// [`RUN_LAYOUT`] of the runs named here.
+    layout: u32,
     /// The source being read, and the items of it already sorted.
     source: usize,
     position: u64,
-    /// Run files written so far (names in the work directory).
+    /// Run files written so far (names in the work directory); each has
+    /// its person records next to it ([`persons_path`]).
     runs: Vec<String>,
     /// Per source: records read, rejected, person records.
     read: Vec<u64>,
@@ -102,6 +126,8 @@ pub fn run(plan: Plan) -> Result<Outcome, Failure> {
     if job.state == JobState::Completed || job.state == JobState::Failed {
         // Done before (or failed): run again from the start; the result is
         // the same bytes.
+        // ("identity" is a pass of earlier versions, whose checkpoints a
+        // store may still hold.)
         let mut batch = Batch::new();
         for name in ["identity", "sort"] {
             batch.remove_checkpoint(name);
@@ -123,30 +149,21 @@ pub fn run(plan: Plan) -> Result<Outcome, Failure> {
         progress.message(&format!("resuming job {}", plan.key));
     }
 
-    // Pass 1: identities.
-    let persons_file = work.join("persons.ndjson");
-    if !checkpoints.contains_key("identity") {
-        collect_persons(&plan, &persons_file, &progress)?;
-        let mut batch = Batch::new();
-        batch.checkpoint("identity", json!({ "done": true }));
-        runtime
-            .block_on(store.commit(job_id, &batch))
-            .map_err(store_failure)?;
-    }
-    let identities = load_identities(&persons_file)?;
-
-    // Pass 2: sort.
+    // Pass 1: sort.
+    let fresh = || SortCheckpoint {
+        layout: RUN_LAYOUT,
+        read: vec![0; plan.sources.len()],
+        rejected: vec![0; plan.sources.len()],
+        persons: vec![0; plan.sources.len()],
+        ..SortCheckpoint::default()
+    };
     let mut sorted: SortCheckpoint = checkpoints
         .get("sort")
-        .and_then(|v| serde_json::from_value(v.clone()).ok())
-        .unwrap_or_else(|| SortCheckpoint {
-            read: vec![0; plan.sources.len()],
-            rejected: vec![0; plan.sources.len()],
-            persons: vec![0; plan.sources.len()],
-            ..SortCheckpoint::default()
-        });
+        .and_then(|v| serde_json::from_value::<SortCheckpoint>(v.clone()).ok())
+        .filter(|s| s.layout == RUN_LAYOUT && s.read.len() == plan.sources.len())
+        .unwrap_or_else(fresh);
     if !sorted.done {
-        sort_sources(&plan, &identities, &work, &mut sorted, &progress, |batch| {
+        sort_sources(&plan, &work, &mut sorted, &progress, |batch| {
             runtime
                 .block_on(store.commit(job_id, batch))
                 .map(|_| ())
@@ -154,10 +171,13 @@ pub fn run(plan: Plan) -> Result<Outcome, Failure> {
         })?;
     }
 
-    // Pass 3: merge and write.
-    let mut writer = Writer::new(&plan, &identities)?;
+    // Pass 2: identities, records re-filed under them, merge and write.
     let runs: Vec<PathBuf> = sorted.runs.iter().map(|r| work.join(r)).collect();
-    writer.merge_and_write(&runs, &progress)?;
+    progress.message("resolving identities");
+    let identities = load_identities(&runs)?;
+    let refiled = refile(&identities, &runs, &work.join("refiled"), &plan, &progress)?;
+    let mut writer = Writer::new(&plan, &identities)?;
+    writer.merge_and_write(&runs, &refiled, &progress)?;
     let (report, outcome) = writer.finish(&plan, &sorted, &runtime, &store, job_id)?;
     report
         .write(&plan.report)
@@ -177,7 +197,7 @@ pub fn run(plan: Plan) -> Result<Outcome, Failure> {
         report.totals.entries_in,
         plan.sources.len(),
         report.totals.written,
-        plan.target.path.display(),
+        plan.target,
         if plan.dry_run {
             " (dry run: not written)"
         } else {
@@ -204,52 +224,35 @@ fn store_failure(e: brygga_store::StoreError) -> Failure {
     Failure::Job(e.to_string())
 }
 
-/// The job's scratch space: sorted runs and the identity file.
+/// The job's scratch space: sorted runs and their person records.
 fn work_dir(plan: &Plan) -> PathBuf {
-    let mut name = plan.target.path.as_os_str().to_owned();
+    let mut name = plan.target.path().as_os_str().to_owned();
     name.push(format!(".work-{}", plan.key));
     PathBuf::from(name)
 }
 
-/// Pass 1: every `person` record of every source, into `persons_file`.
-fn collect_persons(plan: &Plan, persons_file: &Path, progress: &Progress) -> Result<(), Failure> {
-    let file = File::create(persons_file).map_err(|e| Failure::io(persons_file, e))?;
-    let mut out = NdjsonWriter::new(BufWriter::new(file));
-    for (i, input) in plan.sources.iter().enumerate() {
-        progress.message(&format!(
-            "identities: reading source {}/{} {}",
-            i + 1,
-            plan.sources.len(),
-            input.path.display()
-        ));
-        let mut source = open_source(input)?;
-        while let Some(item) = source.next_item() {
-            if let Ok(Record::Person(person)) = item {
-                out.write(&Record::Person(person))
-                    .map_err(|e| Failure::io(persons_file, e))?;
-            }
-            progress.tick();
-        }
-    }
-    let file = out
-        .into_inner()
-        .into_inner()
-        .map_err(|e| Failure::io(persons_file, e.into_error()))?;
-    file.sync_all().map_err(|e| Failure::io(persons_file, e))
+/// The file holding the `person` records of a run.
+fn persons_path(run: &Path) -> PathBuf {
+    run.with_extension("persons")
 }
 
-fn load_identities(persons_file: &Path) -> Result<Identities, Failure> {
-    let file = File::open(persons_file).map_err(|e| Failure::io(persons_file, e))?;
+/// The identities every run's person records give, added in the order
+/// the records were read (the order [`Identities`] breaks ties by).
+fn load_identities(runs: &[PathBuf]) -> Result<Identities, Failure> {
     let mut identities = Identities::default();
-    for item in NdjsonReader::new(BufReader::new(file)) {
-        match item {
-            Ok(Record::Person(person)) => identities.add_person(&person),
-            Ok(_) => {}
-            Err(e) => {
-                return Err(Failure::io(
-                    persons_file,
-                    io::Error::new(io::ErrorKind::InvalidData, e.to_string()),
-                ));
+    for run in runs {
+        let path = persons_path(run);
+        let file = File::open(&path).map_err(|e| Failure::io(&path, e))?;
+        for item in NdjsonReader::new(BufReader::new(file)) {
+            match item {
+                Ok(Record::Person(person)) => identities.add_person(&person),
+                Ok(_) => {}
+                Err(e) => {
+                    return Err(Failure::io(
+                        &path,
+                        io::Error::new(io::ErrorKind::InvalidData, e.to_string()),
+                    ));
+                }
             }
         }
     }
@@ -258,17 +261,67 @@ fn load_identities(persons_file: &Path) -> Result<Identities, Failure> {
 }
 
 fn open_source(input: &plan::Input) -> Result<Source, Failure> {
-    let file = File::open(&input.path).map_err(|e| Failure::io(&input.path, e))?;
-    let reader: Box<dyn BufRead + Send> = Box::new(BufReader::with_capacity(256 * 1024, file));
-    Ok(Source::new(
-        input.format.decoder(reader, input.profile.clone()),
-    ))
+    Ok(Source::new(input.decoder()?))
 }
 
-/// Pass 2: reads every source from the checkpoint on and sorts its records.
+/// Items of one source as the reading thread hands them over: each with
+/// the source position after it.
+struct ReadBatch {
+    source: usize,
+    items: Vec<(u64, Result<Record, DecodeError>)>,
+    /// Set on the last batch of a source.
+    end: bool,
+}
+
+/// The reading thread: decodes the sources from `(source, position)` on,
+/// in order, and hands their items over. Stops early when the receiver is
+/// gone.
+fn read_sources(
+    plan: &Plan,
+    from: (usize, u64),
+    to: &SyncSender<Result<ReadBatch, Failure>>,
+) -> Result<(), ()> {
+    for (i, input) in plan.sources.iter().enumerate().skip(from.0) {
+        let mut source = match open_source(input) {
+            Ok(source) => source,
+            Err(e) => return to.send(Err(e)).map_err(drop),
+        };
+        let start = if i == from.0 { from.1 } else { 0 };
+        if source.resume(start) < start {
+            return to
+                .send(Err(Failure::Job(format!(
+                    "{}: the file is shorter than when the job was checkpointed; start a new job",
+                    input.path.display()
+                ))))
+                .map_err(drop);
+        }
+        let mut items = Vec::with_capacity(READ_BATCH);
+        while let Some(item) = source.next_item() {
+            items.push((source.position(), item));
+            if items.len() == READ_BATCH {
+                let items = std::mem::replace(&mut items, Vec::with_capacity(READ_BATCH));
+                to.send(Ok(ReadBatch {
+                    source: i,
+                    items,
+                    end: false,
+                }))
+                .map_err(drop)?;
+            }
+        }
+        to.send(Ok(ReadBatch {
+            source: i,
+            items,
+            end: true,
+        }))
+        .map_err(drop)?;
+    }
+    Ok(())
+}
+
+/// Pass 1: reads every source from the checkpoint on (decoding on a second
+/// thread) and sorts its records.
 fn sort_sources(
     plan: &Plan,
-    identities: &Identities,
     work: &Path,
     state: &mut SortCheckpoint,
     progress: &Progress,
@@ -278,62 +331,99 @@ fn sort_sources(
     let runs: Vec<PathBuf> = state.runs.iter().map(|r| work.join(r)).collect();
     let mut sorter =
         Sorter::new(&work.join("runs"), budget, runs).map_err(|e| Failure::io(work, e))?;
-    // Runs named in the checkpoint are relative to the work directory.
-    let run_name = |path: &Path| -> String {
-        path.strip_prefix(work)
-            .unwrap_or(path)
-            .display()
-            .to_string()
-    };
-    let mut pending: Vec<ReportRow> = Vec::new();
-    let (mut key, mut value) = (Vec::new(), Vec::new());
-    for i in state.source..plan.sources.len() {
-        let input = &plan.sources[i];
-        progress.message(&format!(
-            "sorting: source {}/{} {}",
-            i + 1,
-            plan.sources.len(),
-            input.path.display()
-        ));
-        let mut source = open_source(input)?;
-        let start = if i == state.source { state.position } else { 0 };
-        if source.resume(start) < start {
-            return Err(Failure::Job(format!(
-                "{}: the file is shorter than when the job was checkpointed; start a new job",
-                input.path.display()
-            )));
+    if plan.sources.len() >= 1 << (64 - POSITION_BITS) {
+        return Err(Failure::Usage(format!(
+            "a migration takes at most {} sources",
+            (1u64 << (64 - POSITION_BITS)) - 1
+        )));
+    }
+    let from = (state.source, state.position);
+    std::thread::scope(|scope| {
+        let (to, items) = sync_channel(READ_BATCHES_WAITING);
+        let reader = std::thread::Builder::new()
+            .name("migrate-read".into())
+            .spawn_scoped(scope, move || read_sources(plan, from, &to))
+            .map_err(|e| Failure::Job(format!("starting the reading thread: {e}")))?;
+        let sorted = sort_items(
+            plan,
+            work,
+            &mut sorter,
+            &items,
+            state,
+            progress,
+            &mut commit,
+        );
+        drop(items);
+        // The reader ends once the receiver is gone; a panic there is a bug.
+        if reader.join().is_err() {
+            return Err(Failure::Job("the reading thread failed".into()));
         }
-        let name = input.path.display().to_string();
-        while let Some(item) = source.next_item() {
+        sorted
+    })
+}
+
+/// The sorting side of pass 1: files each item the reading thread hands
+/// over, checkpointing as each run is complete on disk.
+fn sort_items(
+    plan: &Plan,
+    work: &Path,
+    sorter: &mut Sorter,
+    items: &Receiver<Result<ReadBatch, Failure>>,
+    state: &mut SortCheckpoint,
+    progress: &Progress,
+    commit: &mut impl FnMut(&Batch) -> Result<(), Failure>,
+) -> Result<(), Failure> {
+    let mut runs = Runs {
+        work,
+        persons: Vec::new(),
+        pending: Vec::new(),
+        sealed: VecDeque::new(),
+    };
+    let (mut key, mut value) = (Vec::new(), Vec::new());
+    let mut announced = None;
+    for batch in items {
+        let ReadBatch {
+            source: i,
+            items: batch_items,
+            end,
+        } = batch?;
+        if announced != Some(i) {
+            announced = Some(i);
+            progress.message(&format!(
+                "sorting: source {}/{} {}",
+                i + 1,
+                plan.sources.len(),
+                plan.sources[i].path.display()
+            ));
+        }
+        let name = plan.sources[i].path.display().to_string();
+        for (position, item) in batch_items {
             progress.tick();
             match item {
                 Ok(record) => {
                     state.read[i] += 1;
-                    if matches!(record, Record::Person(_)) {
+                    if let Record::Person(person) = &record {
                         state.persons[i] += 1;
+                        if !person.identifiers.is_empty() {
+                            serde_json::to_writer(&mut runs.persons, &record)
+                                .map_err(|e| Failure::Job(e.to_string()))?;
+                            runs.persons.push(b'\n');
+                        }
                     }
-                    if let Some(spilled) = push_record(
-                        &mut sorter,
-                        identities,
-                        i,
-                        source.position(),
-                        &record,
-                        &mut key,
-                        &mut value,
-                    )
-                    .map_err(|e| Failure::io(work, e))?
+                    let order = order_of(i, position)?;
+                    if push_record(sorter, order, &record, &mut key, &mut value)
+                        .map_err(|e| Failure::io(work, e))?
                     {
                         state.source = i;
-                        state.position = source.position();
-                        state.runs.push(run_name(&spilled));
-                        checkpoint(state, &mut pending, &mut commit)?;
+                        state.position = position;
+                        runs.seal(sorter, state, commit)?;
                     }
                 }
                 Err(DecodeError::Reject(reject)) => {
                     state.read[i] += 1;
                     state.rejected[i] += 1;
-                    pending.push(ReportRow {
-                        key: format!("reject:{i}:{}", source.position()),
+                    runs.pending.push(ReportRow {
+                        key: format!("reject:{i}:{position}"),
                         kind: "reject".into(),
                         source: name.clone(),
                         pupil: None,
@@ -341,7 +431,7 @@ fn sort_sources(
                     });
                 }
                 Err(DecodeError::Fatal(fatal)) => {
-                    pending.push(ReportRow {
+                    runs.pending.push(ReportRow {
                         key: format!("unreadable:{i}"),
                         kind: "reject".into(),
                         source: name.clone(),
@@ -353,14 +443,111 @@ fn sort_sources(
                 }
             }
         }
-        state.source = i + 1;
-        state.position = 0;
+        if end {
+            state.source = i + 1;
+            state.position = 0;
+        }
     }
-    if let Some(spilled) = sorter.spill().map_err(|e| Failure::io(work, e))? {
-        state.runs.push(run_name(&spilled));
+    if state.source < plan.sources.len() {
+        // The reading thread stopped without an error: it cannot, but a
+        // half-read source must never pass for a finished one.
+        return Err(Failure::Job("the sources were not read to the end".into()));
+    }
+    runs.seal(sorter, state, commit)?;
+    if let Some(last) = sorter.wait().map_err(|e| Failure::io(work, e))? {
+        runs.complete(&last, state, commit)?;
     }
     state.done = true;
-    checkpoint(state, &mut pending, &mut commit)
+    checkpoint(state, &mut runs.pending, commit)
+}
+
+/// Pass 1's runs on their way to a checkpoint: a run is sealed (its
+/// person records written next to it, the state at that moment kept),
+/// written in the background, and checkpointed once complete.
+struct Runs<'w> {
+    work: &'w Path,
+    /// The person records of the run being filled, as NDJSON.
+    persons: Vec<u8>,
+    /// Report rows found since the last seal.
+    pending: Vec<ReportRow>,
+    /// Per sealed run not yet complete: the state and the rows to commit
+    /// with it.
+    sealed: VecDeque<(SortCheckpoint, Vec<ReportRow>)>,
+}
+
+impl Runs<'_> {
+    /// Seals the buffered records as a run; checkpoints the run before it
+    /// if that one is now complete.
+    fn seal(
+        &mut self,
+        sorter: &mut Sorter,
+        state: &mut SortCheckpoint,
+        commit: &mut impl FnMut(&Batch) -> Result<(), Failure>,
+    ) -> Result<(), Failure> {
+        let sealed = sorter.seal().map_err(|e| Failure::io(self.work, e))?;
+        if let Some(run) = &sealed.run {
+            write_persons(run, &mut self.persons)?;
+            self.sealed
+                .push_back((state.clone(), std::mem::take(&mut self.pending)));
+        }
+        if let Some(done) = &sealed.done {
+            self.complete(done, state, commit)?;
+        }
+        Ok(())
+    }
+
+    /// Checkpoints the oldest sealed run, now complete on disk: the state
+    /// as it was when the run was sealed, with every complete run.
+    fn complete(
+        &mut self,
+        done: &Path,
+        state: &mut SortCheckpoint,
+        commit: &mut impl FnMut(&Batch) -> Result<(), Failure>,
+    ) -> Result<(), Failure> {
+        let Some((mut at_seal, mut rows)) = self.sealed.pop_front() else {
+            return Err(Failure::Job(format!(
+                "sort run {} was written but never sealed",
+                done.display()
+            )));
+        };
+        // Runs named in the checkpoint are relative to the work directory.
+        let name = done.strip_prefix(self.work).unwrap_or(done);
+        state.runs.push(name.display().to_string());
+        at_seal.runs.clone_from(&state.runs);
+        checkpoint(&at_seal, &mut rows, commit)
+    }
+}
+
+/// The order number of a source's item: sources in the order given, each
+/// in its own order. Equal sort keys come out in this order.
+fn order_of(source: usize, position: u64) -> Result<u64, Failure> {
+    if position >= 1 << POSITION_BITS {
+        return Err(Failure::Job(format!(
+            "source {} has more than 2^{POSITION_BITS} records",
+            source + 1
+        )));
+    }
+    Ok(((source as u64) << POSITION_BITS) | position)
+}
+
+/// The (source, position) an order number was made from.
+fn source_position(order: u64) -> (usize, u64) {
+    (
+        (order >> POSITION_BITS) as usize,
+        order & ((1 << POSITION_BITS) - 1),
+    )
+}
+
+/// Writes the person records of a run next to it, synced before the run
+/// is checkpointed.
+fn write_persons(run: &Path, persons: &mut Vec<u8>) -> Result<(), Failure> {
+    let path = persons_path(run);
+    let mut file = File::create(&path).map_err(|e| Failure::io(&path, e))?;
+    file.write_all(persons)
+        .and_then(|()| file.sync_all())
+        .map_err(|e| Failure::io(&path, e))?;
+    persons.clear();
+    Ok(())
 }
 
 fn checkpoint(
@@ -379,16 +566,17 @@ fn checkpoint(
     commit(&batch)
 }
 
-/// Files one record under its sort key.
+/// Files one record under its sort key: the pupil's identifier as the
+/// source gives it (identities are resolved later, see [`refile`]), then
+/// the record's class and place in the journal; the value is the record
+/// ([`encode_record`]). `true` when the sorter's buffer is full.
 fn push_record(
     sorter: &mut Sorter,
-    identities: &Identities,
-    input: usize,
-    position: u64,
+    order: u64,
     record: &Record,
     key: &mut Vec<u8>,
     value: &mut Vec<u8>,
-) -> io::Result<Option<PathBuf>> {
+) -> io::Result<bool> {
     key.clear();
     match record {
         Record::Organisation(org) => {
@@ -401,13 +589,10 @@ fn push_record(
         }
         _ => {
             let Some(subject) = record.subject() else {
-                return Ok(None);
-            };
-            let person_key = match identities.resolve(subject) {
-                Resolution::Person(k) | Resolution::HeldBack { key: k, .. } => k,
+                return Ok(false);
             };
             key.push(PUPIL);
-            key.extend_from_slice(person_key.as_bytes());
+            identity::write_key(subject, key);
             key.push(0);
             match record {
                 Record::Person(_) | Record::Placement(_) => {
@@ -421,24 +606,190 @@ fn push_record(
                 _ => {
                     key.push(CLASS_CLINICAL);
                     if merge::order_key(record, key).is_none() {
-                        return Ok(None);
+                        return Ok(false);
                     }
                 }
             }
         }
     }
     value.clear();
-    value.extend_from_slice(&(input as u16).to_le_bytes());
-    value.extend_from_slice(&position.to_le_bytes());
-    serde_json::to_writer(&mut *value, record)?;
-    sorter.push(key, value)
+    encode_record(record, value)?;
+    sorter.push(key, order, value)
+}
+
+/// Generates the run encoding of records: a byte naming the kind, then the
+/// record's fields as JSON. Reading canonical JSON back would make serde
+/// buffer every record to find its `"type"` tag first; this reads straight
+/// into the right struct, and gives the same record.
+macro_rules! run_encoding {
+    ($($tag:literal => $variant:ident),* $(,)?) => {
+        fn encode_record(record: &Record, out: &mut Vec<u8>) -> serde_json::Result<()> {
+            match record {
+                $(Record::$variant(r) => {
+                    out.push($tag);
+                    serde_json::to_writer(out, r)
+                })*
+            }
+        }
+
+        fn decode_record(bytes: &[u8]) -> Option<Record> {
+            let (&tag, json) = bytes.split_first()?;
+            match tag {
+                $($tag => serde_json::from_slice(json).ok().map(Record::$variant),)*
+                _ => None,
+            }
+        }
+    };
+}
+
+run_encoding! {
+    0 => Person,
+    1 => Organisation,
+    2 => Placement,
+    3 => Grade,
+    4 => Absence,
+    5 => Attendance,
+    6 => Contact,
+    7 => JournalEntry,
+    8 => Measurement,
+    9 => Immunization,
+    10 => Consent,
+    11 => SurveyResponse,
+}
+
+/// Records filed under an identifier that resolves to another pupil key,
+/// sorted again under that key.
+struct Refiled {
+    /// The keys records were filed under and that are (possibly) not
+    /// theirs: every record under them is in `runs`, under its own key.
+    from: HashSet<Vec<u8>>,
+    runs: Vec<PathBuf>,
+}
+
+/// Sorts again, under their pupil's key, the records whose source gave an
+/// identifier that resolves to another one. Rebuilt from the runs on every
+/// start of pass 2, so it needs no checkpoint of its own.
+fn refile(
+    identities: &Identities,
+    runs: &[PathBuf],
+    dir: &Path,
+    plan: &Plan,
+    progress: &Progress,
+) -> Result<Refiled, Failure> {
+    let from: HashSet<Vec<u8>> = identities
+        .refiled_keys()
+        .into_iter()
+        .map(String::into_bytes)
+        .collect();
+    if dir.exists() {
+        fs::remove_dir_all(dir).map_err(|e| Failure::io(dir, e))?;
+    }
+    if from.is_empty() {
+        return Ok(Refiled {
+            from,
+            runs: Vec::new(),
+        });
+    }
+    progress.message("re-filing records under resolved identities");
+    let budget = usize::try_from(plan.memory_mib * 1024 * 1024 / 2).unwrap_or(usize::MAX);
+    let mut sorter = Sorter::new(dir, budget, Vec::new()).map_err(|e| Failure::io(dir, e))?;
+    let mut merge = Merge::open(runs).map_err(|e| Failure::Job(e.to_string()))?;
+    let (mut key, mut value, mut moved) = (Vec::new(), Vec::new(), Vec::new());
+    while let Some(taken) = merge
+        .next_into(&mut key, &mut value)
+        .map_err(|e| Failure::Job(e.to_string()))?
+    {
+        let Some((filed, rest)) = split_pupil(&key) else {
+            continue;
+        };
+        if !from.contains(filed) {
+            continue;
+        }
+        let record = decode_record(&value).ok_or_else(damaged_run)?;
+        let Some(subject) = record.subject() else {
+            return Err(damaged_run());
+        };
+        moved.clear();
+        moved.push(PUPIL);
+        match identities.resolve(subject) {
+            Resolution::Person(k) | Resolution::HeldBack { key: k, .. } => {
+                moved.extend_from_slice(k.as_bytes());
+            }
+        }
+        moved.push(0);
+        moved.extend_from_slice(rest);
+        if sorter
+            .push(&moved, taken.order, &value)
+            .map_err(|e| Failure::io(dir, e))?
+        {
+            sorter.seal().map_err(|e| Failure::io(dir, e))?;
+        }
+    }
+    sorter.seal().map_err(|e| Failure::io(dir, e))?;
+    sorter.wait().map_err(|e| Failure::io(dir, e))?;
+    Ok(Refiled {
+        from,
+        runs: sorter.runs().to_vec(),
+    })
+}
+
+fn damaged_run() -> Failure {
+    Failure::Job("a sort run holds a damaged record; start a new job".into())
+}
+
+/// A pupil record's sort key as (pupil key, the rest after its end);
+/// `None` for an organisation's.
+fn split_pupil(key: &[u8]) -> Option<(&[u8], &[u8])> {
+    let rest = key.strip_prefix(&[PUPIL])?;
+    let end = rest.iter().position(|&b| b == 0)?;
+    Some((&rest[..end], &rest[end + 1..]))
+}
+
+/// The target's output (a file or directory written as `PATH.partial`;
+/// none for a dry run) and the sink records go to.
+fn open_target(plan: &Plan) -> Result<(Option<Output>, Box<dyn Sink>), Failure> {
+    match &plan.target {
+        Target::File(target) => {
+            let format = target.format;
+            let profile = target.profile.clone();
+            if plan.dry_run {
+                let encoder = format.encoder(Box::new(io::sink()), profile);
+                return Ok((None, Box::new(EncoderSink::new(encoder))));
+            }
+            let mut output = Output::create(&target.path, format)?;
+            let encoder = output.encoder(format, profile)?;
+            Ok((Some(output), Box::new(EncoderSink::new(encoder))))
+        }
+        Target::FhirRest { config, .. } if plan.dry_run => {
+            // Everything the server would be sent, mapped under its write
+            // profile and thrown away: the refusals are the real ones.
+            let format = FhirOptions {
+                layout: Layout::Ndjson,
+                profile: config.write_profile.profile(),
+            }
+            .format();
+            let encoder = format.encoder(
+                Box::new(io::sink()),
+                std::sync::Arc::new(brygga_mapping::profile::Profile::builtin("pmo")),
+            );
+            Ok((None, Box::new(EncoderSink::new(encoder))))
+        }
+        Target::FhirRest {
+            config_file,
+            config,
+        } => {
+            let sink = RestSink::new(config)
+                .map_err(|e| Failure::Usage(format!("{}: {e}", config_file.display())))?;
+            Ok((None, Box::new(sink)))
+        }
+    }
 }
 
 /// Pass 3: the merged stream into the target, counting everything.
 struct Writer<'a> {
     identities: &'a Identities,
     output: Option<Output>,
-    sink: EncoderSink,
+    sink: Box<dyn Sink>,
     sources: Vec<String>,
     by_source: Vec<Counts>,
     pupils: Vec<PupilReport>,
@@ -452,15 +803,7 @@ struct Writer<'a> {
 
 impl<'a> Writer<'a> {
     fn new(plan: &Plan, identities: &'a Identities) -> Result<Self, Failure> {
-        let format = plan.target.format;
-        let profile = plan.target.profile.clone();
-        let (output, encoder) = if plan.dry_run {
-            (None, format.encoder(Box::new(io::sink()), profile))
-        } else {
-            let mut output = Output::create(&plan.target.path, format)?;
-            let encoder = output.encoder(format, profile)?;
-            (Some(output), encoder)
-        };
+        let (output, sink) = open_target(plan)?;
         let timeline_key = match &plan.timeline {
             None => None,
             Some(text) => {
@@ -479,7 +822,7 @@ impl<'a> Writer<'a> {
         Ok(Writer {
             identities,
             output,
-            sink: EncoderSink::new(encoder),
+            sink,
             sources: plan
                 .sources
                 .iter()
@@ -496,53 +839,269 @@ impl<'a> Writer<'a> {
         })
     }
 
-    fn merge_and_write(&mut self, runs: &[PathBuf], progress: &Progress) -> Result<(), Failure> {
+    /// Merges the runs (and the re-filed records) pupil by pupil on this
+    /// thread while a second thread hands the results to the target's sink:
+    /// the two halves of the work overlap, in the same order as one thread
+    /// would do them.
+    fn merge_and_write(
+        &mut self,
+        runs: &[PathBuf],
+        refiled: &Refiled,
+        progress: &Progress,
+    ) -> Result<(), Failure> {
         progress.message("merging and writing");
-        let mut merge = Merge::open(runs).map_err(|e| Failure::Job(e.to_string()))?;
+        let Writer {
+            identities,
+            output: _,
+            sink,
+            sources,
+            by_source,
+            pupils,
+            refusals,
+            conflicts,
+            copies,
+            organisations,
+            timeline_key,
+            timeline,
+        } = self;
+        let mut merging = Merging {
+            identities,
+            sources,
+            by_source,
+            pupils,
+            conflicts,
+            copies,
+            organisations,
+            timeline_key: timeline_key.as_deref(),
+            timeline,
+        };
+        let sources: &[String] = sources;
+        let delivered = std::thread::scope(|scope| {
+            let (to, parcels) = sync_channel(PUPILS_WAITING);
+            let (back, sent) = channel();
+            let writing = std::thread::Builder::new()
+                .name("migrate-write".into())
+                .spawn_scoped(scope, move || {
+                    deliver(sink.as_mut(), sources, &parcels, &back)
+                })
+                .map_err(|e| Failure::Job(format!("starting the writing thread: {e}")))?;
+            let merged = merging.merge(runs, refiled, (&to, &sent), progress);
+            drop(to);
+            let delivered = writing
+                .join()
+                .map_err(|_| Failure::Job("the writing thread failed".into()))?;
+            // A failed target explains a stopped merge; otherwise the merge's
+            // own error is the one to report.
+            let delivered = delivered?;
+            merged.map(|()| delivered)
+        })?;
+        for (input, (written, refused)) in delivered.by_source.into_iter().enumerate() {
+            merging.by_source[input].written += written;
+            merging.by_source[input].refused += refused;
+        }
+        for (pupil, (written, refused)) in delivered.by_pupil.into_iter().enumerate() {
+            if let Some(report) = merging.pupils.get_mut(pupil) {
+                report.counts.written += written;
+                report.counts.refused += refused;
+            }
+        }
+        refusals.extend(delivered.refusals);
+        Ok(())
+    }
+
+    fn finish(
+        mut self,
+        plan: &Plan,
+        sorted: &SortCheckpoint,
+        runtime: &tokio::runtime::Runtime,
+        store: &Store,
+        job: brygga_store::JobId,
+    ) -> Result<(Report, Outcome), Failure> {
+        let path = self
+            .output
+            .as_ref()
+            .map_or_else(|| PathBuf::from("-"), Output::path);
+        self.sink.close().map_err(|e| Failure::io(&path, e))?;
+        if let Some(output) = &mut self.output {
+            output.commit()?;
+        }
+        let mut rejects = Vec::new();
+        let mut rows = store.report_rows(job);
+        while let Some(row) = runtime.block_on(rows.next()).map_err(store_failure)? {
+            if row.kind == "reject" {
+                rejects.push(Line {
+                    source: row.source,
+                    text: row
+                        .detail
+                        .get("text")
+                        .and_then(|t| t.as_str())
+                        .unwrap_or_default()
+                        .to_owned(),
+                });
+            }
+        }
+        let sources: Vec<SourceReport> = plan
+            .sources
+            .iter()
+            .enumerate()
+            .map(|(i, s)| SourceReport {
+                format: s.format_name().to_owned(),
+                path: s.path.display().to_string(),
+                records_read: sorted.read.get(i).copied().unwrap_or(0),
+                rejected: sorted.rejected.get(i).copied().unwrap_or(0),
+                persons: sorted.persons.get(i).copied().unwrap_or(0),
+                counts: self.by_source[i].clone(),
+            })
+            .collect();
+        let mut totals = Counts::default();
+        for s in &sources {
+            totals.add(&s.counts);
+        }
+        let balanced = sources.iter().all(|s| s.counts.balanced())
+            && self.pupils.iter().all(|p| p.counts.balanced());
+        let outcome = if balanced
+            && rejects.is_empty()
+            && self.conflicts.is_empty()
+            && self.refusals.is_empty()
+        {
+            Outcome::Clean
+        } else {
+            Outcome::Rejected
+        };
+        let report = Report {
+            job: plan.key.clone(),
+            brygga: format!("brygga {}", env!("CARGO_PKG_VERSION")),
+            dry_run: plan.dry_run,
+            target: plan.target.to_string(),
+            sources,
+            totals,
+            balanced,
+            pupils: self.pupils,
+            rejects,
+            conflicts: self.conflicts,
+            refusals: self.refusals,
+            timeline: self.timeline,
+        };
+        Ok((report, outcome))
+    }
+}
+
+/// The merging half of pass 2: everything of [`Writer`] but its sink.
+struct Merging<'w, 'a> {
+    identities: &'a Identities,
+    sources: &'w [String],
+    by_source: &'w mut Vec<Counts>,
+    pupils: &'w mut Vec<PupilReport>,
+    conflicts: &'w mut Vec<Line>,
+    copies: &'w mut u64,
+    organisations: &'w mut HashSet<String>,
+    timeline_key: Option<&'w str>,
+    timeline: &'w mut Option<Timeline>,
+}
+
+/// Records for the target, in order: an organisation, or one pupil's
+/// person, placements and journal.
+struct Parcel {
+    /// The pupil's place in the report; `None` for an organisation.
+    pupil: Option<usize>,
+    inputs: Vec<usize>,
+    records: Vec<Record>,
+    /// Records from this index on are journal entries (counted as written
+    /// or refused).
+    entries_from: usize,
+}
+
+/// What the target did with the parcels, counted on the writing thread.
+#[derive(Debug, Default)]
+struct Delivered {
+    /// (written, refused) entries per source and per pupil.
+    by_source: Vec<(u64, u64)>,
+    by_pupil: Vec<(u64, u64)>,
+    refusals: Vec<Line>,
+}
+
+impl Merging<'_, '_> {
+    fn merge(
+        &mut self,
+        runs: &[PathBuf],
+        refiled: &Refiled,
+        (to, sent): (&SyncSender<Parcel>, &Receiver<Vec<Record>>),
+        progress: &Progress,
+    ) -> Result<(), Failure> {
+        let mut all = runs.to_vec();
+        all.extend(refiled.runs.iter().cloned());
+        let mut merge = Merge::open(&all).map_err(|e| Failure::Job(e.to_string()))?;
         let (mut key, mut value) = (Vec::new(), Vec::new());
-        let mut group: Option<String> = None;
+        let mut group: Option<Vec<u8>> = None;
         let mut members: Vec<(u8, usize, u64, Record)> = Vec::new();
-        while merge
+        // Hands a parcel over; `false` once the writing thread has stopped
+        // (its error is reported when it is joined).
+        let hand_over = |parcel: Parcel| {
+            sent.try_iter().for_each(drop);
+            to.send(parcel).is_ok()
+        };
+        while let Some(taken) = merge
             .next_into(&mut key, &mut value)
             .map_err(|e| Failure::Job(e.to_string()))?
         {
             progress.tick();
-            let (input, position, record) = decode_value(&value)?;
-            match key.first() {
-                Some(&ORGANISATION) => {
-                    if let Record::Organisation(org) = &record
-                        && self.organisations.insert(org.id.clone())
-                    {
-                        self.send(vec![(input, record)], None)?;
-                    }
+            let (input, position) = source_position(taken.order);
+            let Some((pupil, rest)) = split_pupil(&key) else {
+                let record = decode_record(&value).ok_or_else(damaged_run)?;
+                if let Record::Organisation(org) = &record
+                    && self.organisations.insert(org.id.clone())
+                    && !hand_over(Parcel {
+                        pupil: None,
+                        inputs: vec![input],
+                        records: vec![record],
+                        entries_from: 1,
+                    })
+                {
+                    return Ok(());
                 }
-                _ => {
-                    let (pupil, class) = split_pupil_key(&key);
-                    if group.as_deref() != Some(pupil) {
-                        if let Some(done) = group.take() {
-                            self.pupil(&done, std::mem::take(&mut members))?;
-                        }
-                        group = Some(pupil.to_owned());
-                    }
-                    members.push((class, input, position, record));
-                }
+                continue;
+            };
+            // Under an identifier that resolves elsewhere: the re-filed copy
+            // comes in its own place.
+            if taken.run < runs.len() && refiled.from.contains(pupil) {
+                continue;
             }
+            if group.as_deref() != Some(pupil) {
+                if let Some(done) = group.take()
+                    && let Some(parcel) = self.pupil(&done, std::mem::take(&mut members))?
+                    && !hand_over(parcel)
+                {
+                    return Ok(());
+                }
+                group = Some(pupil.to_vec());
+            }
+            let class = rest.first().copied().unwrap_or(CLASS_CLINICAL);
+            let record = decode_record(&value).ok_or_else(damaged_run)?;
+            members.push((class, input, position, record));
         }
-        if let Some(done) = group.take() {
-            self.pupil(&done, members)?;
+        if let Some(done) = group.take()
+            && let Some(parcel) = self.pupil(&done, members)?
+        {
+            hand_over(parcel);
         }
         Ok(())
     }
 
-    /// One pupil's records: the person, placements, then the journal.
-    fn pupil(&mut self, key: &str, members: Vec<(u8, usize, u64, Record)>) -> Result<(), Failure> {
+    /// One pupil's records: the person, placements, then the journal;
+    /// `None` when they are held back.
+    fn pupil(
+        &mut self,
+        key: &[u8],
+        members: Vec<(u8, usize, u64, Record)>,
+    ) -> Result<Option<Parcel>, Failure> {
+        let key = std::str::from_utf8(key).map_err(|_| damaged_run())?;
         let mut counts = Counts::default();
         let mut by_source = vec![0u64; self.sources.len()];
         let mut persons = Vec::new();
         let mut placements = Vec::new();
         let mut clinical = Vec::new();
         let mut before = Vec::new();
-        let timeline = self.timeline_key.as_deref() == Some(key);
+        let timeline = self.timeline_key == Some(key);
         for (class, input, position, record) in members {
             match class {
                 CLASS_PERSON => persons.push((input, record)),
@@ -559,6 +1118,7 @@ impl<'a> Writer<'a> {
             }
         }
         let resolution = self.identities.resolve_key(key);
+        let mut parcel = None;
         if let Resolution::HeldBack { conflict, .. } = &resolution {
             counts.held_back = counts.entries_in;
             for (input, n) in by_source.iter().enumerate() {
@@ -605,7 +1165,7 @@ impl<'a> Writer<'a> {
                 for (copy_input, _) in &copies {
                     counts.merged_copies += 1;
                     self.by_source[*copy_input].merged_copies += 1;
-                    self.copies += 1;
+                    *self.copies += 1;
                 }
                 if let Record::JournalEntry(note) = &record {
                     counts.withheld_parts += note.withheld.len() as u64;
@@ -620,19 +1180,16 @@ impl<'a> Writer<'a> {
                 }
                 out.push((input, record));
             }
-            let answers = self.send(out, Some(first_clinical))?;
-            for (input, delivered) in answers {
-                if delivered {
-                    counts.written += 1;
-                    self.by_source[input].written += 1;
-                } else {
-                    counts.refused += 1;
-                    self.by_source[input].refused += 1;
-                }
-            }
+            let (inputs, records) = out.into_iter().unzip();
+            parcel = Some(Parcel {
+                pupil: Some(self.pupils.len()),
+                inputs,
+                records,
+                entries_from: first_clinical,
+            });
             if timeline {
                 before.sort_by_key(|(input, position, _)| (*input, *position));
-                self.timeline = Some(Timeline {
+                *self.timeline = Some(Timeline {
                     pupil: masked(key),
                     before: before.into_iter().map(|(_, _, r)| r).collect(),
                     after,
@@ -645,152 +1202,87 @@ impl<'a> Writer<'a> {
             counts,
             entries_in_by_source: by_source,
         });
-        Ok(())
+        Ok(parcel)
     }
+}
 
-    /// Sends records to the target; returns (input, delivered) for each
-    /// record from index `clinical_from` on (the entries).
-    fn send(
-        &mut self,
-        records: Vec<(usize, Record)>,
-        clinical_from: Option<usize>,
-    ) -> Result<Vec<(usize, bool)>, Failure> {
-        let (inputs, records): (Vec<usize>, Vec<Record>) = records.into_iter().unzip();
-        let answers = self.sink.send(&records);
-        let mut entries = Vec::new();
-        for (i, answer) in answers.into_iter().enumerate() {
-            let delivered = match answer {
-                Delivery::Delivered => true,
-                Delivery::Permanent(reason) => {
-                    self.refusals.push(Line {
-                        source: self.sources[inputs[i]].clone(),
-                        text: format!(
-                            "{} {}: {reason}",
-                            records[i].type_name(),
-                            describe(&records[i])
-                        ),
-                    });
-                    false
-                }
-                Delivery::Retryable(reason) => return Err(Failure::Job(reason)),
-            };
-            if clinical_from.is_some_and(|from| i >= from) {
-                entries.push((inputs[i], delivered));
-            }
-        }
-        Ok(entries)
-    }
-
-    fn finish(
-        mut self,
-        plan: &Plan,
-        sorted: &SortCheckpoint,
-        runtime: &tokio::runtime::Runtime,
-        store: &Store,
-        job: brygga_store::JobId,
-    ) -> Result<(Report, Outcome), Failure> {
-        let path = self
-            .output
-            .as_ref()
-            .map_or_else(|| PathBuf::from("-"), Output::path);
-        Box::new(self.sink)
-            .close()
-            .map_err(|e| Failure::io(&path, e))?;
-        if let Some(output) = &mut self.output {
-            output.commit()?;
-        }
-        let mut rejects = Vec::new();
-        let mut rows = store.report_rows(job);
-        while let Some(row) = runtime.block_on(rows.next()).map_err(store_failure)? {
-            if row.kind == "reject" {
-                rejects.push(Line {
-                    source: row.source,
-                    text: row
-                        .detail
-                        .get("text")
-                        .and_then(|t| t.as_str())
-                        .unwrap_or_default()
-                        .to_owned(),
-                });
-            }
-        }
-        let sources: Vec<SourceReport> = plan
-            .sources
-            .iter()
-            .enumerate()
-            .map(|(i, s)| SourceReport {
-                format: s.format.name().to_owned(),
-                path: s.path.display().to_string(),
-                records_read: sorted.read.get(i).copied().unwrap_or(0),
-                rejected: sorted.rejected.get(i).copied().unwrap_or(0),
-                persons: sorted.persons.get(i).copied().unwrap_or(0),
-                counts: self.by_source[i].clone(),
-            })
-            .collect();
-        let mut totals = Counts::default();
-        for s in &sources {
-            totals.add(&s.counts);
-        }
-        let balanced = sources.iter().all(|s| s.counts.balanced())
-            && self.pupils.iter().all(|p| p.counts.balanced());
-        let outcome = if balanced
-            && rejects.is_empty()
-            && self.conflicts.is_empty()
-            && self.refusals.is_empty()
+/// The writing thread: sends each parcel to the target and counts what
+/// it answers. Stops at the first answer that the job cannot go on.
+/// The records sent go back to the merging thread, which made them: freeing
+/// them there keeps the allocator's work off this thread.
+fn deliver(
+    sink: &mut dyn Sink,
+    sources: &[String],
+    parcels: &Receiver<Parcel>,
+    back: &Sender<Vec<Record>>,
+) -> Result<Delivered, Failure> {
+    let mut delivered = Delivered {
+        by_source: vec![(0, 0); sources.len()],
+        ..Delivered::default()
+    };
+    for parcel in parcels {
+        let entries = send(sink, sources, &parcel, &mut delivered.refusals)?;
+        if let Some(pupil) = parcel.pupil
+            && delivered.by_pupil.len() <= pupil
         {
-            Outcome::Clean
-        } else {
-            Outcome::Rejected
-        };
-        let report = Report {
-            job: plan.key.clone(),
-            brygga: format!("brygga {}", env!("CARGO_PKG_VERSION")),
-            dry_run: plan.dry_run,
-            target: format!(
-                "{}:{}",
-                plan.target.format.name(),
-                plan.target.path.display()
-            ),
-            sources,
-            totals,
-            balanced,
-            pupils: self.pupils,
-            rejects,
-            conflicts: self.conflicts,
-            refusals: self.refusals,
-            timeline: self.timeline,
-        };
-        Ok((report, outcome))
+            delivered.by_pupil.resize(pupil + 1, (0, 0));
+        }
+        for (input, sent) in entries {
+            let tally = |counts: &mut (u64, u64)| {
+                if sent {
+                    counts.0 += 1;
+                } else {
+                    counts.1 += 1;
+                }
+            };
+            tally(&mut delivered.by_source[input]);
+            if let Some(pupil) = parcel.pupil {
+                tally(&mut delivered.by_pupil[pupil]);
+            }
+        }
+        // Gone only when the merge has stopped; then dropping here is fine.
+        let _ = back.send(parcel.records);
     }
+    Ok(delivered)
 }
 
-/// The pupil key and record class of a pupil record's sort key.
-fn split_pupil_key(key: &[u8]) -> (&str, u8) {
-    let rest = key.get(1..).unwrap_or_default();
-    let end = rest.iter().position(|&b| b == 0).unwrap_or(rest.len());
-    let pupil = std::str::from_utf8(&rest[..end]).unwrap_or_default();
-    let class = rest.get(end + 1).copied().unwrap_or(CLASS_CLINICAL);
-    (pupil, class)
-}
-
-fn decode_value(value: &[u8]) -> Result<(usize, u64, Record), Failure> {
-    let corrupt = || Failure::Job("a sort run holds a damaged record; start a new job".into());
-    let input = u16::from_le_bytes(
-        value
-            .get(0..2)
-            .ok_or_else(corrupt)?
-            .try_into()
-            .map_err(|_| corrupt())?,
-    );
-    let position = u64::from_le_bytes(
-        value
-            .get(2..10)
-            .ok_or_else(corrupt)?
-            .try_into()
-            .map_err(|_| corrupt())?,
-    );
-    let record = serde_json::from_slice(&value[10..]).map_err(|_| corrupt())?;
-    Ok((usize::from(input), position, record))
+/// Sends a parcel to the target; returns (input, delivered) for each of
+/// its entries, and adds the records it refused to `refusals`.
+fn send(
+    sink: &mut dyn Sink,
+    sources: &[String],
+    parcel: &Parcel,
+    refusals: &mut Vec<Line>,
+) -> Result<Vec<(usize, bool)>, Failure> {
+    let Parcel {
+        inputs,
+        records,
+        entries_from,
+        ..
+    } = parcel;
+    let answers = sink.send(records);
+    let mut entries = Vec::new();
+    for (i, answer) in answers.into_iter().enumerate() {
+        let delivered = match answer {
+            Delivery::Delivered => true,
+            Delivery::Permanent(reason) => {
+                refusals.push(Line {
+                    source: sources[inputs[i]].clone(),
+                    text: format!(
+                        "{} {}: {reason}",
+                        records[i].type_name(),
+                        describe(&records[i])
+                    ),
+                });
+                false
+            }
+            Delivery::Retryable(reason) => return Err(Failure::Job(reason)),
+        };
+        if i >= *entries_from {
+            entries.push((inputs[i], delivered));
+        }
+    }
+    Ok(entries)
 }
 
 /// One person record for a pupil from what every source says: the record
@@ -1002,5 +1494,202 @@ impl Progress {
 impl std::fmt::Debug for Progress {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Progress").finish_non_exhaustive()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::BTreeSet;
+
+    use serde_json::Value;
+
+    use super::*;
+    use plan::RawPlan;
+
+    fn repo() -> &'static Path {
+        Path::new(concat!(env!("CARGO_MANIFEST_DIR"), "/.."))
+    }
+
+    fn records_of(path: &Path) -> Vec<Record> {
+        let file = File::open(path).expect("open");
+        NdjsonReader::new(BufReader::new(file))
+            .map(|r| r.expect("canonical record"))
+            .collect()
+    }
+
+    #[test]
+    fn the_run_encoding_gives_back_every_kind_of_record_unchanged() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let settings = crate::synth::Settings {
+            pupils: 40,
+            seed: 7,
+            as_of: jiff::civil::date(2026, 6, 12),
+            out: dir.path().to_path_buf(),
+            native: false,
+        };
+        crate::synth::generate(&settings, None, |_| {}).expect("synth");
+        let mut records = Vec::new();
+        for entry in fs::read_dir(dir.path().join("canonical")).expect("canonical") {
+            records.extend(records_of(&entry.expect("entry").path()));
+        }
+        // Synth writes no survey answers: one by hand, with text that needs
+        // escaping.
+        let note = records
+            .iter()
+            .find_map(|r| match r {
+                Record::JournalEntry(note) => Some(note.clone()),
+                _ => None,
+            })
+            .expect("a journal entry");
+        records.push(
+            serde_json::from_value(json!({
+                "type": "survey_response",
+                "source": note.source,
+                "respondent": note.patient,
+                "survey": "elevens-halsa-i-fokus:2024",
+                "school_year": 7,
+                "answered": note.event_time,
+                "answers": [{ "question": "q1", "answer": "ja, \"ofta\" — ö\n\u{0}" }],
+            }))
+            .expect("survey response"),
+        );
+        let kinds: BTreeSet<&str> = records.iter().map(Record::type_name).collect();
+        assert_eq!(kinds.len(), 12, "every kind of record: {kinds:?}");
+        let mut bytes = Vec::new();
+        for record in &records {
+            bytes.clear();
+            encode_record(record, &mut bytes).expect("encode");
+            assert_eq!(decode_record(&bytes).as_ref(), Some(record));
+        }
+        assert_eq!(decode_record(b"\x0c{}"), None, "an unknown kind");
+        assert_eq!(decode_record(b""), None);
+    }
+
+    #[test]
+    fn order_numbers_give_back_their_source_and_position() {
+        for (source, position) in [(0, 1), (2, 17), (65_534, (1 << POSITION_BITS) - 1)] {
+            let order = order_of(source, position).expect("in range");
+            assert_eq!(source_position(order), (source, position));
+        }
+        assert!(order_of(0, 1 << POSITION_BITS).is_err());
+        assert!(order_of(1, 5).expect("order") > order_of(0, 6).expect("order"));
+    }
+
+    fn local(namespace: &str, value: &str) -> Value {
+        json!({ "system": "local", "namespace": namespace, "value": value })
+    }
+
+    fn migrate_canonical(sources: &[&Path], out: &Path) -> Vec<Value> {
+        let target = out.join("journal.ndjson");
+        let plan = RawPlan {
+            sources: sources
+                .iter()
+                .map(|s| format!("canonical:{}", s.display()))
+                .collect(),
+            target: Some(format!("canonical:{}", target.display())),
+            profiles: Vec::new(),
+            state: Some(out.join("state.sqlite").display().to_string()),
+            report: None,
+            memory_mib: Some(64),
+            dry_run: false,
+            timeline: None,
+        };
+        let outcome = run(plan.resolve().expect("plan")).expect("migrate");
+        assert_eq!(outcome, Outcome::Clean);
+        fs::read_to_string(&target)
+            .expect("target")
+            .lines()
+            .map(|l| serde_json::from_str(l).expect("json"))
+            .collect()
+    }
+
+    /// A local id linked to a personnummer files its records under the
+    /// number; another local id whose key text is the same (`a:b` + `c`
+    /// against `a` + `b:c`) is a different person and stays apart.
+    #[test]
+    fn records_under_an_identifier_that_resolves_elsewhere_join_their_pupils_journal() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let vector: Vec<Value> = fs::read_to_string(
+            repo().join("conformance-tests/vectors/canonical/basic/expected.ndjson"),
+        )
+        .expect("vector")
+        .lines()
+        .map(|l| serde_json::from_str(l).expect("json"))
+        .collect();
+        let person = vector
+            .iter()
+            .find(|v| v["type"] == "person")
+            .expect("a person");
+        let number = person["identifiers"][0].clone();
+        let linked = local("a:b", "c");
+        let other = local("a", "b:c");
+
+        // Source 1: the journal under the linked local id, and the person
+        // record that links it.
+        let mut first = String::new();
+        let mut linking = person.clone();
+        linking["identifiers"] = json!([linked, number]);
+        first.push_str(&format!("{linking}\n"));
+        let mut entries = 0;
+        for record in vector.iter().filter(|v| v["type"] != "person") {
+            let mut record = record.clone();
+            record["patient"] = linked.clone();
+            first.push_str(&format!("{record}\n"));
+            entries += 1;
+        }
+        // Source 2: someone else, known only by the other local id.
+        let mut second = String::new();
+        let mut stranger = person.clone();
+        stranger["identifiers"] = json!([other]);
+        stranger["given_name"] = json!("Annan");
+        stranger["security_marking"] = json!("none");
+        second.push_str(&format!("{stranger}\n"));
+        let mut measurement = vector
+            .iter()
+            .find(|v| v["type"] == "measurement")
+            .expect("a measurement")
+            .clone();
+        measurement["patient"] = other.clone();
+        measurement["source"]["record_id"] = json!("m-annan");
+        second.push_str(&format!("{measurement}\n"));
+
+        let (a, b) = (dir.path().join("a.ndjson"), dir.path().join("b.ndjson"));
+        fs::write(&a, first).expect("write");
+        fs::write(&b, second).expect("write");
+        let out_ab = dir.path().join("ab");
+        let out_ba = dir.path().join("ba");
+        fs::create_dir_all(&out_ab).expect("dir");
+        fs::create_dir_all(&out_ba).expect("dir");
+        let written = migrate_canonical(&[&a, &b], &out_ab);
+        assert_eq!(
+            fs::read(out_ab.join("journal.ndjson")).expect("ab"),
+            {
+                migrate_canonical(&[&b, &a], &out_ba);
+                fs::read(out_ba.join("journal.ndjson")).expect("ba")
+            },
+            "the order of the sources changes nothing"
+        );
+
+        let persons: Vec<&Value> = written.iter().filter(|v| v["type"] == "person").collect();
+        assert_eq!(persons.len(), 2, "{persons:?}");
+        let numbered = persons
+            .iter()
+            .find(|p| p["identifiers"][0] == number)
+            .expect("the linked pupil under the number");
+        assert_eq!(numbered["identifiers"], json!([number, linked]));
+        let journal: Vec<&Value> = written.iter().filter(|v| v["patient"] == number).collect();
+        assert_eq!(journal.len(), entries, "{written:?}");
+        let apart: Vec<&Value> = written.iter().filter(|v| v["patient"] == other).collect();
+        assert_eq!(apart.len(), 1, "{written:?}");
+        assert_eq!(apart[0]["source"]["record_id"], "m-annan");
+        assert!(
+            written.iter().all(|v| v["patient"] != linked),
+            "nothing stays under the linked local id"
+        );
+        // Each journal follows its own person record.
+        let at = |v: &Value| written.iter().position(|w| w == v).expect("written");
+        for entry in &journal {
+            assert!(at(numbered) < at(entry));
+        }
     }
 }

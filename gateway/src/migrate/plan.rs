@@ -16,7 +16,12 @@
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use brygga_adapters::{Format, registry};
+use std::fs::File;
+use std::io::{BufRead, BufReader};
+
+use brygga_adapters::fhir::FHIR_NDJSON;
+use brygga_adapters::{Decoder, Format, registry};
+use brygga_fhir_rest::{RestConfig, RestSource};
 use brygga_mapping::profile::Profile;
 use serde::Deserialize;
 use sha2::{Digest, Sha256};
@@ -37,6 +42,32 @@ pub struct Input {
     pub format: &'static dyn Format,
     pub path: PathBuf,
     pub profile: Arc<Profile>,
+    /// For a FHIR server source (`fhir-rest:CONFIG`, `path` the
+    /// configuration file): the server, read as FHIR.
+    pub server: Option<Box<RestConfig>>,
+}
+
+impl Input {
+    /// The format as the plan names it.
+    pub fn format_name(&self) -> &'static str {
+        match self.server {
+            Some(_) => FHIR_REST,
+            None => self.format.name(),
+        }
+    }
+
+    /// A decoder over the whole input: the file, or every patient on the
+    /// server with their notes, measurements and vaccinations.
+    pub fn decoder(&self) -> Result<Box<dyn Decoder>, Failure> {
+        if let Some(config) = &self.server {
+            let source = RestSource::new(config, Vec::new())
+                .map_err(|e| Failure::Usage(format!("{}: {e}", self.path.display())))?;
+            return Ok(Box::new(source));
+        }
+        let file = File::open(&self.path).map_err(|e| Failure::io(&self.path, e))?;
+        let reader: Box<dyn BufRead + Send> = Box::new(BufReader::with_capacity(256 * 1024, file));
+        Ok(self.format.decoder(reader, self.profile.clone()))
+    }
 }
 
 impl std::fmt::Debug for Input {
@@ -48,10 +79,63 @@ impl std::fmt::Debug for Input {
     }
 }
 
+/// The target format that posts to a FHIR server; its PATH is the
+/// destination's configuration file (docs/adapters/fhir-rest.md).
+pub const FHIR_REST: &str = "fhir-rest";
+
+/// Where the merged journal goes.
+#[derive(Debug)]
+pub enum Target {
+    /// A file (or a directory, for fhir-ndjson) in a registered format.
+    File(Input),
+    /// A FHIR server, as its configuration file describes it (base URL,
+    /// write profile, TLS, credentials).
+    FhirRest {
+        config_file: PathBuf,
+        config: Box<RestConfig>,
+    },
+}
+
+impl Target {
+    /// What the report and the work directory are named after: the file or
+    /// directory written, or for a server `data/NAME` after its
+    /// configuration file's name.
+    pub fn path(&self) -> PathBuf {
+        match self {
+            Target::File(input) => input.path.clone(),
+            Target::FhirRest { config_file, .. } => {
+                let name = config_file
+                    .file_stem()
+                    .map_or_else(|| "fhir-rest".into(), |s| s.to_string_lossy());
+                Path::new("data").join(format!("{FHIR_REST}-{name}"))
+            }
+        }
+    }
+}
+
+impl std::fmt::Display for Target {
+    /// `FORMAT:PATH`, as given, and a server's base URL.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Target::File(input) => write!(f, "{}:{}", input.format_name(), input.path.display()),
+            Target::FhirRest {
+                config_file,
+                config,
+            } => write!(
+                f,
+                "{FHIR_REST}:{} ({}, {})",
+                config_file.display(),
+                config.base_url,
+                config.write_profile.profile().name()
+            ),
+        }
+    }
+}
+
 #[derive(Debug)]
 pub struct Plan {
     pub sources: Vec<Input>,
-    pub target: Input,
+    pub target: Target,
     pub state: State,
     pub report: PathBuf,
     pub memory_mib: u64,
@@ -151,6 +235,16 @@ impl RawPlan {
             let (name, path) = spec
                 .split_once(':')
                 .ok_or_else(|| Failure::Usage(format!("{role} {spec:?}: expected FORMAT:PATH")))?;
+            if name == FHIR_REST {
+                let config = RestConfig::from_toml_file(Path::new(path))
+                    .map_err(|e| Failure::Usage(format!("{role} {FHIR_REST}: {e}")))?;
+                return Ok(Input {
+                    format: &FHIR_NDJSON,
+                    path: PathBuf::from(path),
+                    profile: Arc::new(Profile::builtin("pmo")),
+                    server: Some(Box::new(config)),
+                });
+            }
             let format = registry::format(name).ok_or_else(|| {
                 let known: Vec<&str> = registry::formats().iter().map(|f| f.name()).collect();
                 Failure::Usage(format!(
@@ -173,6 +267,7 @@ impl RawPlan {
                 format,
                 path: PathBuf::from(path),
                 profile,
+                server: None,
             })
         };
         let sources = self
@@ -180,11 +275,26 @@ impl RawPlan {
             .iter()
             .map(|s| input(s, "--source"))
             .collect::<Result<Vec<_>, _>>()?;
-        let target = input(target_spec, "--target")?;
+        let target = match target_spec.split_once(':') {
+            Some((FHIR_REST, file)) => {
+                let config_file = PathBuf::from(file);
+                let config = RestConfig::from_toml_file(&config_file)
+                    .map_err(|e| Failure::Usage(format!("--target {FHIR_REST}: {e}")))?;
+                Target::FhirRest {
+                    config_file,
+                    config: Box::new(config),
+                }
+            }
+            _ => Target::File(input(target_spec, "--target")?),
+        };
         for profile in &profiles {
+            let target_input = match &target {
+                Target::File(input) => Some(input),
+                Target::FhirRest { .. } => None,
+            };
             let used = sources
                 .iter()
-                .chain(std::iter::once(&target))
+                .chain(target_input)
                 .any(|i| i.format.profile_system() == Some(profile.system()));
             if !used {
                 return Err(Failure::Usage(format!(
@@ -202,7 +312,7 @@ impl RawPlan {
             None => State::Sqlite(PathBuf::from("data/migrate.sqlite")),
         };
         let report = self.report.unwrap_or_else(|| {
-            let mut name = target.path.as_os_str().to_owned();
+            let mut name = target.path().as_os_str().to_owned();
             name.push(".report");
             PathBuf::from(name)
         });
@@ -231,7 +341,7 @@ impl RawPlan {
 /// The plan in words, one item per line.
 fn describe(
     sources: &[Input],
-    target: &Input,
+    target: &Target,
     profiles: &[Arc<Profile>],
     memory_mib: u64,
     dry_run: bool,
@@ -240,15 +350,11 @@ fn describe(
     for s in sources {
         text.push_str(&format!(
             "source {}:{}\n",
-            s.format.name(),
+            s.format_name(),
             s.path.display()
         ));
     }
-    text.push_str(&format!(
-        "target {}:{}\n",
-        target.format.name(),
-        target.path.display()
-    ));
+    text.push_str(&format!("target {target}\n"));
     for p in profiles {
         let file = p
             .source_path()
@@ -280,4 +386,55 @@ fn job_key(text: &str, sources: &[Input]) -> Result<String, Failure> {
 
 fn io_error(e: std::time::SystemTimeError) -> std::io::Error {
     std::io::Error::other(e)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn repo() -> PathBuf {
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("..")
+    }
+
+    fn plan_with_target(target: String) -> Result<Plan, Failure> {
+        RawPlan {
+            sources: vec![format!(
+                "canonical:{}",
+                repo()
+                    .join("conformance-tests/vectors/canonical/basic/input.ndjson")
+                    .display()
+            )],
+            target: Some(target),
+            ..RawPlan::default()
+        }
+        .resolve()
+    }
+
+    #[test]
+    fn the_shipped_fhir_destination_is_a_valid_target() {
+        let config = repo().join("config/destinations/region-fhir.toml");
+        let plan = plan_with_target(format!("{FHIR_REST}:{}", config.display())).expect("plan");
+        let Target::FhirRest { config, .. } = &plan.target else {
+            panic!("a FHIR server target");
+        };
+        assert_eq!(config.write_profile.profile().name(), "ehr-strict");
+        assert!(plan.text.contains("fhir.region.example.invalid"));
+        assert_eq!(plan.target.path(), Path::new("data/fhir-rest-region-fhir"));
+    }
+
+    #[test]
+    fn a_bad_fhir_destination_is_refused_naming_file_line_and_key() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let file = dir.path().join("dest.toml");
+        std::fs::write(
+            &file,
+            "base_url = \"https://fhir.example.invalid/fhir\"\nwrite_profile = \"strictest\"\n",
+        )
+        .expect("written");
+        let error = plan_with_target(format!("{FHIR_REST}:{}", file.display()))
+            .expect_err("refused")
+            .to_string();
+        assert!(error.contains("dest.toml:2"), "{error}");
+        assert!(error.contains("write_profile"), "{error}");
+    }
 }

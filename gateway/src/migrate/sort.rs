@@ -2,17 +2,24 @@
 //! county-sized history — tens of millions of entries, far more than fits
 //! in memory — be put in order with bounded memory.
 //!
-//! Pairs are collected in one arena until the memory budget is reached, then
-//! sorted by key and written to a run file, which is synced to disk before
-//! [`Sorter::spill`] returns (so a checkpoint may name it). A [`Merge`] reads
-//! all runs at once, one buffered block per run, and yields the pairs in key
-//! order; equal keys come out in run order and, within a run, in the order
-//! they were pushed, so the result is deterministic.
+//! Every pair carries an `order` number, and pairs are sorted by key and
+//! then by `order`. The caller numbers pairs in the order it read them, so
+//! which of two pairs with equal keys comes first is decided by the data,
+//! never by how the input happened to be split into runs — runs written by
+//! different sorters (or the same sorter before and after a restart) merge
+//! into one exact order.
 //!
-//! Run file format: repeated `[key length: u32 LE][value length: u32 LE][key][value]`.
+//! Pairs are collected in memory until half the budget is reached, then
+//! handed to a background thread that sorts them and writes a run file,
+//! synced to disk, while the next half fills; [`Sorter::seal`] says when a
+//! run is complete (so a checkpoint may name it). A [`Merge`] reads any set
+//! of runs at once, one buffered block per run, and yields the pairs in
+//! (key, order) order.
+//!
+//! Run file format: repeated
+//! `[key length: u32 LE][value length: u32 LE][order: u64 LE][key][value]`.
 
-use std::cmp::Reverse;
-use std::collections::BinaryHeap;
+use std::cmp::Ordering;
 use std::fs::{self, File};
 use std::io::{self, BufReader, BufWriter, Read, Write};
 use std::path::{Path, PathBuf};
@@ -21,15 +28,76 @@ use std::path::{Path, PathBuf};
 /// small enough that hundreds of runs stay within the memory budget.
 const MERGE_BUFFER_BYTES: usize = 128 * 1024;
 
+/// Where one pair sits in the arena.
+#[derive(Debug, Clone, Copy)]
+struct Slot {
+    start: usize,
+    key_len: u32,
+    value_len: u32,
+    order: u64,
+}
+
+/// Pairs held in memory: keys and values back to back, and where each is.
+#[derive(Debug, Default)]
+struct Buffer {
+    arena: Vec<u8>,
+    index: Vec<Slot>,
+}
+
+impl Buffer {
+    fn bytes(&self) -> usize {
+        self.arena.len() + self.index.len() * std::mem::size_of::<Slot>()
+    }
+
+    /// Sorts the pairs and writes them to `path`, synced; returns the
+    /// buffer emptied, its memory kept for the next run.
+    fn write_run(mut self, path: &Path) -> io::Result<Buffer> {
+        let arena = &self.arena;
+        let key = |slot: &Slot| &arena[slot.start..slot.start + slot.key_len as usize];
+        self.index
+            .sort_unstable_by(|a, b| key(a).cmp(key(b)).then(a.order.cmp(&b.order)));
+        let file = File::create(path)?;
+        let mut out = BufWriter::with_capacity(MERGE_BUFFER_BYTES, file);
+        for slot in &self.index {
+            let mut header = [0u8; 16];
+            header[0..4].copy_from_slice(&slot.key_len.to_le_bytes());
+            header[4..8].copy_from_slice(&slot.value_len.to_le_bytes());
+            header[8..16].copy_from_slice(&slot.order.to_le_bytes());
+            out.write_all(&header)?;
+            let end = slot.start + slot.key_len as usize + slot.value_len as usize;
+            out.write_all(&self.arena[slot.start..end])?;
+        }
+        let file = out.into_inner().map_err(io::IntoInnerError::into_error)?;
+        file.sync_all()?;
+        self.arena.clear();
+        self.index.clear();
+        Ok(self)
+    }
+}
+
+/// What [`Sorter::seal`] did.
+#[derive(Debug, Default)]
+pub struct Sealed {
+    /// The run the buffered pairs are being written to (`None` when
+    /// nothing was buffered).
+    pub run: Option<PathBuf>,
+    /// The run sealed before it, now complete and synced.
+    pub done: Option<PathBuf>,
+}
+
 /// Collects pairs and spills them to sorted run files.
+///
+/// A full buffer is sorted and written by a background thread while the
+/// next one fills, so reading the input never waits for the disk; each of
+/// the two buffers gets half the budget.
 #[derive(Debug)]
 pub struct Sorter {
     dir: PathBuf,
-    budget_bytes: usize,
-    /// Keys and values, back to back.
-    arena: Vec<u8>,
-    /// (start in arena, key length, value length) per pair.
-    index: Vec<(usize, u32, u32)>,
+    buffer_bytes: usize,
+    filling: Buffer,
+    /// The run being written in the background.
+    writing: Option<(PathBuf, std::thread::JoinHandle<io::Result<Buffer>>)>,
+    /// Runs complete on disk, in order.
     runs: Vec<PathBuf>,
 }
 
@@ -41,16 +109,16 @@ impl Sorter {
         fs::create_dir_all(dir)?;
         Ok(Sorter {
             dir: dir.to_path_buf(),
-            budget_bytes: budget_bytes.max(1024),
-            arena: Vec::new(),
-            index: Vec::new(),
+            buffer_bytes: (budget_bytes / 2).max(512),
+            filling: Buffer::default(),
+            writing: None,
             runs,
         })
     }
 
-    /// Adds a pair. Returns the path of a run when this push filled the
-    /// budget and the buffer was spilled.
-    pub fn push(&mut self, key: &[u8], value: &[u8]) -> io::Result<Option<PathBuf>> {
+    /// Adds a pair. Returns `true` when the buffer is full: the caller
+    /// then [seals](Self::seal) it.
+    pub fn push(&mut self, key: &[u8], order: u64, value: &[u8]) -> io::Result<bool> {
         let (Ok(key_len), Ok(value_len)) = (u32::try_from(key.len()), u32::try_from(value.len()))
         else {
             return Err(io::Error::new(
@@ -58,52 +126,78 @@ impl Sorter {
                 "a sort key or value is larger than 4 GiB",
             ));
         };
-        self.index.push((self.arena.len(), key_len, value_len));
-        self.arena.extend_from_slice(key);
-        self.arena.extend_from_slice(value);
-        if self.buffered_bytes() >= self.budget_bytes {
-            return self.spill();
+        let buffer = &mut self.filling;
+        if buffer.arena.capacity() == 0 {
+            // Reserved once (address space, not memory until written): the
+            // arena never moves while it fills.
+            buffer.arena.reserve(self.buffer_bytes);
         }
-        Ok(None)
+        buffer.index.push(Slot {
+            start: buffer.arena.len(),
+            key_len,
+            value_len,
+            order,
+        });
+        buffer.arena.extend_from_slice(key);
+        buffer.arena.extend_from_slice(value);
+        Ok(buffer.bytes() >= self.buffer_bytes)
     }
 
-    /// Memory held by buffered pairs, index included.
+    /// Memory held by the buffer being filled.
+    #[cfg(test)]
     pub fn buffered_bytes(&self) -> usize {
-        self.arena.len() + self.index.len() * std::mem::size_of::<(usize, u32, u32)>()
+        self.filling.bytes()
     }
 
-    /// Sorts what is buffered and writes it as a run, synced to disk.
-    /// Returns `None` when nothing was buffered.
-    pub fn spill(&mut self) -> io::Result<Option<PathBuf>> {
-        if self.index.is_empty() {
-            return Ok(None);
+    /// Hands what is buffered to the background to be sorted and written
+    /// as the next run, after waiting for the run before it: at most one
+    /// run is being written at a time.
+    pub fn seal(&mut self) -> io::Result<Sealed> {
+        let buffer = std::mem::take(&mut self.filling);
+        let done = self.wait()?;
+        if buffer.index.is_empty() {
+            return Ok(Sealed { run: None, done });
         }
-        let arena = &self.arena;
-        let key =
-            |&(start, key_len, _): &(usize, u32, u32)| &arena[start..start + key_len as usize];
-        // Stable: equal keys keep the order they were pushed in.
-        self.index.sort_by(|a, b| key(a).cmp(key(b)));
         let path = self.dir.join(format!("run-{:06}.bin", self.runs.len()));
-        let file = File::create(&path)?;
-        let mut out = BufWriter::with_capacity(MERGE_BUFFER_BYTES, file);
-        for &(start, key_len, value_len) in &self.index {
-            out.write_all(&key_len.to_le_bytes())?;
-            out.write_all(&value_len.to_le_bytes())?;
-            let end = start + key_len as usize + value_len as usize;
-            out.write_all(&self.arena[start..end])?;
+        let target = path.clone();
+        let handle = std::thread::Builder::new()
+            .name("sort-spill".into())
+            .spawn(move || buffer.write_run(&target))?;
+        self.writing = Some((path.clone(), handle));
+        Ok(Sealed {
+            run: Some(path),
+            done,
+        })
+    }
+
+    /// Waits for the run being written, if any, and returns it.
+    pub fn wait(&mut self) -> io::Result<Option<PathBuf>> {
+        let Some((path, handle)) = self.writing.take() else {
+            return Ok(None);
+        };
+        let buffer = handle.join().map_err(|_| {
+            io::Error::other(format!("writing sort run {} failed", path.display()))
+        })??;
+        if self.filling.index.is_empty() {
+            // Keep the memory already mapped for the next buffer.
+            self.filling = buffer;
         }
-        let file = out.into_inner().map_err(io::IntoInnerError::into_error)?;
-        file.sync_all()?;
-        self.arena.clear();
-        self.index.clear();
         self.runs.push(path.clone());
         Ok(Some(path))
     }
 
-    /// Every run written, in order.
-    #[cfg(test)]
+    /// Every run complete on disk, in order.
     pub fn runs(&self) -> &[PathBuf] {
         &self.runs
+    }
+}
+
+impl Drop for Sorter {
+    /// Never leaves a thread writing into the work directory.
+    fn drop(&mut self) {
+        if let Some((_, handle)) = self.writing.take() {
+            let _ = handle.join();
+        }
     }
 }
 
@@ -111,21 +205,23 @@ impl Sorter {
 struct RunReader {
     input: BufReader<File>,
     key: Vec<u8>,
+    order: u64,
     value: Vec<u8>,
 }
 
 impl RunReader {
-    /// Reads the next pair into `key`/`value`; `false` at the end.
+    /// Reads the next pair into `key`/`order`/`value`; `false` at the end.
     fn advance(&mut self, path: &Path) -> io::Result<bool> {
-        let mut lengths = [0u8; 8];
-        match read_exact_or_eof(&mut self.input, &mut lengths)? {
+        let mut header = [0u8; 16];
+        match read_exact_or_eof(&mut self.input, &mut header)? {
             0 => return Ok(false),
-            8 => {}
+            16 => {}
             _ => return Err(truncated(path)),
         }
-        let [k0, k1, k2, k3, v0, v1, v2, v3] = lengths;
+        let [k0, k1, k2, k3, v0, v1, v2, v3, o @ ..] = header;
         let key_len = u32::from_le_bytes([k0, k1, k2, k3]) as usize;
         let value_len = u32::from_le_bytes([v0, v1, v2, v3]) as usize;
+        self.order = u64::from_le_bytes(o);
         self.key.resize(key_len, 0);
         self.value.resize(value_len, 0);
         self.input
@@ -136,6 +232,10 @@ impl RunReader {
                 _ => e,
             })?;
         Ok(true)
+    }
+
+    fn cmp(&self, other: &RunReader) -> Ordering {
+        self.key.cmp(&other.key).then(self.order.cmp(&other.order))
     }
 }
 
@@ -160,12 +260,14 @@ fn read_exact_or_eof(input: &mut impl Read, buf: &mut [u8]) -> io::Result<usize>
     Ok(filled)
 }
 
-/// The pairs of all runs, in key order.
+/// The pairs of all runs, in (key, order) order.
 pub struct Merge {
     paths: Vec<PathBuf>,
     readers: Vec<RunReader>,
-    /// (key, run index) of each run's current pair; the smallest on top.
-    heap: BinaryHeap<Reverse<(Vec<u8>, usize)>>,
+    /// A binary min-heap of the runs that still have a pair, by their
+    /// current pair. Indices only: the keys stay in their readers and no
+    /// key is copied.
+    heap: Vec<usize>,
 }
 
 impl std::fmt::Debug for Merge {
@@ -176,12 +278,21 @@ impl std::fmt::Debug for Merge {
     }
 }
 
+/// Where a pair from [`Merge::next_into`] came from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Taken {
+    /// The number it was pushed with.
+    pub order: u64,
+    /// The index of its run in the list given to [`Merge::open`].
+    pub run: usize,
+}
+
 impl Merge {
     pub fn open(runs: &[PathBuf]) -> io::Result<Self> {
         let mut merge = Merge {
             paths: runs.to_vec(),
             readers: Vec::with_capacity(runs.len()),
-            heap: BinaryHeap::with_capacity(runs.len()),
+            heap: Vec::with_capacity(runs.len()),
         };
         for (i, path) in runs.iter().enumerate() {
             let file = File::open(path)
@@ -189,29 +300,69 @@ impl Merge {
             let mut reader = RunReader {
                 input: BufReader::with_capacity(MERGE_BUFFER_BYTES, file),
                 key: Vec::new(),
+                order: 0,
                 value: Vec::new(),
             };
             if reader.advance(path)? {
-                merge.heap.push(Reverse((reader.key.clone(), i)));
+                merge.heap.push(i);
             }
             merge.readers.push(reader);
+        }
+        for at in (0..merge.heap.len() / 2).rev() {
+            merge.sift_down(at);
         }
         Ok(merge)
     }
 
-    /// Moves the next pair into `key` and `value`; `false` when all runs
-    /// are read.
-    pub fn next_into(&mut self, key: &mut Vec<u8>, value: &mut Vec<u8>) -> io::Result<bool> {
-        let Some(Reverse((top_key, run))) = self.heap.pop() else {
-            return Ok(false);
+    /// Moves the next pair into `key` and `value` (their old buffers are
+    /// reused); `None` when all runs are read.
+    pub fn next_into(
+        &mut self,
+        key: &mut Vec<u8>,
+        value: &mut Vec<u8>,
+    ) -> io::Result<Option<Taken>> {
+        let Some(&run) = self.heap.first() else {
+            return Ok(None);
         };
         let reader = &mut self.readers[run];
-        *key = top_key;
+        std::mem::swap(key, &mut reader.key);
         std::mem::swap(value, &mut reader.value);
-        if reader.advance(&self.paths[run])? {
-            self.heap.push(Reverse((reader.key.clone(), run)));
+        let taken = Taken {
+            order: reader.order,
+            run,
+        };
+        if !reader.advance(&self.paths[run])? {
+            self.heap.swap_remove(0);
         }
-        Ok(true)
+        self.sift_down(0);
+        Ok(Some(taken))
+    }
+
+    fn less(&self, a: usize, b: usize) -> bool {
+        // Equal pairs (never made by one sorter) come out in run order.
+        self.readers[a]
+            .cmp(&self.readers[b])
+            .then(a.cmp(&b))
+            .is_lt()
+    }
+
+    fn sift_down(&mut self, mut at: usize) {
+        let n = self.heap.len();
+        loop {
+            let (left, right) = (2 * at + 1, 2 * at + 2);
+            let mut smallest = at;
+            if left < n && self.less(self.heap[left], self.heap[smallest]) {
+                smallest = left;
+            }
+            if right < n && self.less(self.heap[right], self.heap[smallest]) {
+                smallest = right;
+            }
+            if smallest == at {
+                return;
+            }
+            self.heap.swap(at, smallest);
+            at = smallest;
+        }
     }
 }
 
@@ -220,63 +371,95 @@ mod tests {
     use super::*;
     use proptest::prelude::*;
 
-    fn sorted_by_merge(pairs: &[(Vec<u8>, Vec<u8>)], budget: usize) -> Vec<(Vec<u8>, Vec<u8>)> {
-        let dir = tempfile::tempdir().expect("tempdir");
-        let mut sorter = Sorter::new(dir.path(), budget, Vec::new()).expect("sorter");
-        for (k, v) in pairs {
-            sorter.push(k, v).expect("push");
+    /// Pushes `pairs` numbered in order through sorters with the given
+    /// budget, then merges: each sorter gets the pairs from one start index
+    /// on, as a job resumed with runs from before a restart would.
+    /// Pushes every pair, sealing whenever the sorter asks and at the end.
+    fn push_all<'p>(
+        sorter: &mut Sorter,
+        pairs: impl Iterator<Item = (u64, &'p (Vec<u8>, Vec<u8>))>,
+    ) {
+        for (order, (k, v)) in pairs {
+            if sorter.push(k, order, v).expect("push") {
+                sorter.seal().expect("seal");
+            }
         }
-        sorter.spill().expect("spill");
-        let mut merge = Merge::open(sorter.runs()).expect("merge");
+        sorter.seal().expect("seal");
+        sorter.wait().expect("wait");
+    }
+
+    /// Pushes `pairs` numbered in order through sorters with the given
+    /// budget, then merges: each sorter gets the pairs from one start index
+    /// on, as a job resumed with runs from before a restart would.
+    fn sorted_by_merge(
+        pairs: &[(Vec<u8>, Vec<u8>)],
+        budget: usize,
+        restarts: &[usize],
+    ) -> Vec<(Vec<u8>, u64, Vec<u8>)> {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let mut runs = Vec::new();
+        let mut bounds: Vec<usize> = restarts.iter().map(|&r| r % (pairs.len() + 1)).collect();
+        bounds.push(0);
+        bounds.push(pairs.len());
+        bounds.sort_unstable();
+        bounds.dedup();
+        for (n, span) in bounds.windows(2).enumerate() {
+            let mut sorter =
+                Sorter::new(&dir.path().join(n.to_string()), budget, Vec::new()).expect("sorter");
+            let numbered = pairs.iter().enumerate().map(|(i, p)| (i as u64, p));
+            push_all(&mut sorter, numbered.take(span[1]).skip(span[0]));
+            runs.extend_from_slice(sorter.runs());
+        }
+        // The merge may be given the runs in any order.
+        runs.reverse();
+        let mut merge = Merge::open(&runs).expect("merge");
         let (mut k, mut v) = (Vec::new(), Vec::new());
         let mut out = Vec::new();
-        while merge.next_into(&mut k, &mut v).expect("next") {
-            out.push((k.clone(), v.clone()));
+        while let Some(taken) = merge.next_into(&mut k, &mut v).expect("next") {
+            out.push((k.clone(), taken.order, v.clone()));
         }
         out
     }
 
     proptest! {
         #[test]
-        fn the_merge_is_a_stable_sort_whatever_the_budget(
+        fn the_merge_orders_by_key_then_push_order_whatever_the_runs(
             pairs in proptest::collection::vec(
                 (proptest::collection::vec(0u8..4, 0..4), proptest::collection::vec(any::<u8>(), 0..8)),
                 0..300,
             ),
             budget in 1usize..4000,
+            restarts in proptest::collection::vec(any::<usize>(), 0..3),
         ) {
-            // Tag each value with its push order so stability is visible.
-            let tagged: Vec<(Vec<u8>, Vec<u8>)> = pairs
+            let mut expected: Vec<(Vec<u8>, u64, Vec<u8>)> = pairs
                 .iter()
                 .enumerate()
-                .map(|(i, (k, v))| {
-                    let mut value = (i as u32).to_be_bytes().to_vec();
-                    value.extend_from_slice(v);
-                    (k.clone(), value)
-                })
+                .map(|(i, (k, v))| (k.clone(), i as u64, v.clone()))
                 .collect();
-            let mut expected = tagged.clone();
-            expected.sort_by(|a, b| a.0.cmp(&b.0));
-            prop_assert_eq!(sorted_by_merge(&tagged, budget), expected);
+            expected.sort_by(|a, b| a.0.cmp(&b.0).then(a.1.cmp(&b.1)));
+            prop_assert_eq!(sorted_by_merge(&pairs, budget, &restarts), expected);
         }
     }
 
     #[test]
     fn memory_is_spilled_at_the_budget() {
         let dir = tempfile::tempdir().expect("tempdir");
-        let mut sorter = Sorter::new(dir.path(), 10_000, Vec::new()).expect("sorter");
-        let mut spilled = 0;
+        let mut sorter = Sorter::new(dir.path(), 20_000, Vec::new()).expect("sorter");
+        let mut sealed = 0;
         for i in 0..10_000u32 {
             if sorter
-                .push(&i.to_be_bytes(), &[0u8; 96])
+                .push(&i.to_be_bytes(), u64::from(i), &[0u8; 96])
                 .expect("push")
-                .is_some()
             {
-                spilled += 1;
+                sorter.seal().expect("seal");
+                sealed += 1;
             }
+            // Half the budget per buffer: one fills while one is written.
             assert!(sorter.buffered_bytes() < 10_000 + 200);
         }
-        assert!(spilled >= 90, "{spilled} runs");
+        sorter.wait().expect("wait");
+        assert!(sealed >= 80, "{sealed} runs");
+        assert_eq!(sorter.runs().len(), sealed);
     }
 
     #[test]
@@ -284,16 +467,19 @@ mod tests {
         let dir = tempfile::tempdir().expect("tempdir");
         let mut sorter = Sorter::new(dir.path(), 1 << 20, Vec::new()).expect("sorter");
         for i in 0..100u32 {
-            sorter.push(&i.to_be_bytes(), b"value").expect("push");
+            sorter
+                .push(&i.to_be_bytes(), u64::from(i), b"value")
+                .expect("push");
         }
-        let run = sorter.spill().expect("spill").expect("a run");
+        sorter.seal().expect("seal");
+        let run = sorter.wait().expect("wait").expect("a run");
         let len = fs::metadata(&run).expect("meta").len();
         let file = fs::OpenOptions::new().write(true).open(&run).expect("open");
         file.set_len(len - 3).expect("truncate");
         let mut merge = Merge::open(&[run]).expect("merge");
         let (mut k, mut v) = (Vec::new(), Vec::new());
-        let mut result = Ok(true);
-        while matches!(result, Ok(true)) {
+        let mut result = Ok(Some(Taken { order: 0, run: 0 }));
+        while matches!(result, Ok(Some(_))) {
             result = merge.next_into(&mut k, &mut v);
         }
         let error = result.expect_err("truncation is reported");

@@ -34,6 +34,14 @@ impl HsaId {
 
     /// Parses an HSA-id, accepting lower case and normalising to upper case.
     pub fn parse(input: &str) -> Result<HsaId, IdError> {
+        match Self::parse_well_formed(input.as_bytes()) {
+            Some(id) => Ok(id),
+            None => Self::parse_checked(input),
+        }
+    }
+
+    /// Reads `input` character by character, saying what is wrong.
+    fn parse_checked(input: &str) -> Result<HsaId, IdError> {
         let fail = |reason| IdError::new(TriedKind::HsaId, shown_input(input), reason);
         let len = input.chars().count();
         if len == 0 {
@@ -67,6 +75,32 @@ impl HsaId {
         Ok(HsaId {
             bytes,
             len: len as u8,
+        })
+    }
+
+    /// The common case in one pass over the bytes: a well-formed id, which
+    /// is ASCII. `None` for anything else.
+    fn parse_well_formed(input: &[u8]) -> Option<HsaId> {
+        if !(MIN_LEN..=MAX_LEN).contains(&input.len()) {
+            return None;
+        }
+        let mut bytes = [0; MAX_LEN];
+        for (index, (&c, slot)) in input.iter().zip(&mut bytes).enumerate() {
+            let fits = match index {
+                0 => c.eq_ignore_ascii_case(&b'S'),
+                1 => c.eq_ignore_ascii_case(&b'E'),
+                2..=11 => c.is_ascii_digit(),
+                12 => c == b'-',
+                _ => c.is_ascii_alphanumeric(),
+            };
+            if !fits {
+                return None;
+            }
+            *slot = c.to_ascii_uppercase();
+        }
+        Some(HsaId {
+            bytes,
+            len: input.len() as u8,
         })
     }
 
@@ -271,6 +305,14 @@ mod tests {
             if let Ok(id) = HsaId::parse(&input) {
                 prop_assert_eq!(id.as_str(), input.to_ascii_uppercase());
             }
+        }
+
+        #[test]
+        fn the_quick_reading_agrees_with_the_checked_one(
+            input in "([sS][eE][0-9]{10}-[0-9A-Za-z]{1,19})|(.{0,40})|([sSeE0-9a-zA-Z_ -]{10,35})",
+        ) {
+            let checked = HsaId::parse_checked(&input).ok();
+            prop_assert_eq!(HsaId::parse_well_formed(input.as_bytes()), checked);
         }
 
         #[test]
