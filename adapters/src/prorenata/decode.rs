@@ -2,17 +2,23 @@
 //! parsed into the [`wire`] types, then checked and classified into a
 //! canonical record.
 //!
-//! Parsing takes the fast path — no path tracking — and only a record that
-//! fails is parsed again with `serde_path_to_error`, to name the field at
-//! fault. The discriminator is read first when it is the first field (as
-//! Brygga writes it), and the rest of the object goes straight into the
-//! record type's struct; an object that puts it elsewhere is buffered once.
+//! Parsing takes the fastest path that reads the record: a plainly written
+//! one (no escapes, no exponents, the discriminator first — as Brygga
+//! writes it) goes through the quick reader in [`plain`]; anything else
+//! through serde_json, without path tracking; and only a record that fails
+//! there is parsed again with `serde_path_to_error`, to name the field at
+//! fault. Either way the discriminator is read first when it is the first
+//! field, and the rest of the object goes straight into the record type's
+//! struct; an object that puts it elsewhere is buffered once (by
+//! serde_json).
 //!
 //! Messages never carry a whole person id or note text: serde's messages,
 //! which quote the offending value, are rewritten to name only its type,
 //! and anything shaped like a personnummer is masked ([`scrub`]).
 //!
 //! [`split`]: super::split
+
+mod plain;
 
 use std::cell::Cell;
 use std::fmt;
@@ -94,6 +100,11 @@ impl ProRenataDecoder {
                 return Some(Err(DecodeError::Fatal(invalid_utf8(bytes, position, at))));
             }
         };
+        if let Some(parsed) = parse_plain(text, &self.names, &tag) {
+            let outcome = convert(parsed, &mut self.lookup);
+            return Some(outcome.map_err(|refusal| self.reject(position, &tag, refusal)));
+        }
+        tag.set(Tag::Unread);
         let outcome = match parse(text, &self.names, &tag) {
             Ok(parsed) => convert(parsed, &mut self.lookup),
             Err(_) if tentative => return None,
@@ -106,23 +117,25 @@ impl ProRenataDecoder {
             }
             Err(e) => Err(explain(bytes, &self.names, &tag, e, at)),
         };
-        Some(outcome.map_err(|refusal| {
-            let record_kind = match tag.take() {
-                Tag::Known(kind) => Some(self.names.of(kind)),
-                _ => None,
-            };
-            // The path starts at the record, named as the export names it.
-            let field = match (record_kind, refusal.field) {
-                (Some(kind), Some(field)) => Some(format!("{kind}.{field}")),
-                (_, field) => field,
-            };
-            DecodeError::Reject(Reject {
-                position,
-                record_kind: record_kind.map(str::to_owned),
-                field: field.map(scrub),
-                reason: scrub(refusal.reason),
-            })
-        }))
+        Some(outcome.map_err(|refusal| self.reject(position, &tag, refusal)))
+    }
+
+    fn reject(&self, position: Position, tag: &Cell<Tag>, refusal: Refusal) -> DecodeError {
+        let record_kind = match tag.take() {
+            Tag::Known(kind) => Some(self.names.of(kind)),
+            _ => None,
+        };
+        // The path starts at the record, named as the export names it.
+        let field = match (record_kind, refusal.field) {
+            (Some(kind), Some(field)) => Some(format!("{kind}.{field}")),
+            (_, field) => field,
+        };
+        DecodeError::Reject(Reject {
+            position,
+            record_kind: record_kind.map(str::to_owned),
+            field: field.map(scrub),
+            reason: scrub(refusal.reason),
+        })
     }
 }
 
@@ -228,6 +241,15 @@ fn invalid_utf8(bytes: &[u8], position: Position, at: At) -> Fatal {
             "invalid UTF-8 (byte 0x{byte:02X}); a ProRenata export must be encoded in UTF-8"
         ),
     }
+}
+
+/// The quick way through a plainly written record ([`plain`]); `None`
+/// sends the record the careful way, [`parse`].
+fn parse_plain<'a>(text: &'a str, names: &Names, tag: &Cell<Tag>) -> Option<Parsed<'a>> {
+    let mut de = plain::Plain::new(text);
+    let parsed = RecordSeed { names, tag }.deserialize(&mut de).ok()?;
+    de.end().ok()?;
+    Some(parsed)
 }
 
 fn parse<'a>(text: &'a str, names: &Names, tag: &Cell<Tag>) -> serde_json::Result<Parsed<'a>> {
@@ -649,14 +671,42 @@ struct Lookup {
     /// Direct-mapped on the last characters, where HSA-ids differ.
     hsa_ids: [Option<(Box<str>, HsaId)>; HSA_SLOTS],
     /// Recently read times: a visit's notes, measurements and contact share
-    /// them. Direct-mapped like the HSA-ids.
-    times: [Option<(Box<str>, ClinicalTime)>; TIME_SLOTS],
+    /// them. Direct-mapped like the HSA-ids, and held inline: most times are
+    /// read once, and a slot must not cost an allocation each time.
+    times: [Option<(TimeText, ClinicalTime)>; TIME_SLOTS],
     /// The last person id read: a patient's records come together.
     last_person: Option<PersonId>,
 }
 
 const HSA_SLOTS: usize = 64;
 const TIME_SLOTS: usize = 16;
+
+/// A time as written, up to [`TimeText::MAX`] bytes (an ISO 8601 time with
+/// an offset takes 25).
+#[derive(Debug, Clone, Copy)]
+struct TimeText {
+    bytes: [u8; TimeText::MAX],
+    len: u8,
+}
+
+impl TimeText {
+    const MAX: usize = 32;
+
+    fn new(text: &str) -> Option<TimeText> {
+        let mut bytes = [0; TimeText::MAX];
+        bytes
+            .get_mut(..text.len())?
+            .copy_from_slice(text.as_bytes());
+        Some(TimeText {
+            bytes,
+            len: u8::try_from(text.len()).ok()?,
+        })
+    }
+
+    fn as_bytes(&self) -> &[u8] {
+        self.bytes.get(..usize::from(self.len)).unwrap_or_default()
+    }
+}
 
 /// A slot for `text` among `slots`, from its length and last characters,
 /// where ids and times differ.
@@ -687,12 +737,12 @@ impl Lookup {
         let text = value.as_str();
         let slot = &mut self.times[slot_of(text, TIME_SLOTS)];
         if let Some((known, time)) = slot
-            && **known == *text
+            && known.as_bytes() == text.as_bytes()
         {
             return Ok(*time);
         }
         let time = ClinicalTime::parse(text).map_err(|e| Refusal::at(field, e.to_string()))?;
-        *slot = Some((text.into(), time));
+        *slot = TimeText::new(text).map(|key| (key, time));
         Ok(time)
     }
 
