@@ -151,7 +151,9 @@ pub fn setup(options: ServerOptions) -> Setup {
     let mut config = RestConfig::new(server.base_url());
     config.allow_plain_http = server.base_url().starts_with("http:");
     config.tls.ca_file = Some(ca);
-    config.timeout_seconds = 0.5;
+    // Long enough that a loaded machine does not time out (and retry) a
+    // request no fault was injected into; the fault tests shorten it.
+    config.timeout_seconds = 3.0;
     config.retry.max_attempts = 6;
     config.retry.min_delay_ms = 10;
     config.retry.max_delay_ms = 100;

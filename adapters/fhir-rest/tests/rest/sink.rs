@@ -55,6 +55,8 @@ fn injected_failures_are_survived_delivering_everything_once_in_order() {
     // Several transactions per pupil, so a retry in the middle of one
     // pupil must not disturb its order.
     setup.config.max_bundle_entries = 20;
+    // Shorter than the injected delays, so those requests time out.
+    setup.config.timeout_seconds = 0.5;
     let pupils = pupils(60);
     let faults = [
         Fault::Pass,
