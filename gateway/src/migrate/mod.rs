@@ -785,7 +785,7 @@ fn open_target(plan: &Plan) -> Result<(Option<Output>, Box<dyn Sink>), Failure> 
     }
 }
 
-/// Pass 3: the merged stream into the target, counting everything.
+/// Pass 2: the merged stream into the target, counting everything.
 struct Writer<'a> {
     identities: &'a Identities,
     output: Option<Output>,
