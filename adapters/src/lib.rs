@@ -136,6 +136,25 @@ pub trait Encoder: Send {
     fn encode(&mut self, record: &Record) -> Result<(), EncodeError>;
     /// Writes whatever closes the document and flushes.
     fn finish(self: Box<Self>) -> io::Result<()>;
+    /// The part of encoding a batch that needs nothing of the encoder's
+    /// state, for a job to run on other threads ahead of
+    /// [`encode_prepared`](Encoder::encode_prepared); `None` (the default)
+    /// when the format has no such part worth splitting off.
+    fn preparer(&self) -> Option<Arc<dyn stream::Prepare>> {
+        None
+    }
+    /// Encodes `batch`, which this encoder's [`preparer`](Encoder::preparer)
+    /// turned into `prepared`; one answer per record, as
+    /// [`encode`](Encoder::encode) would give. The default encodes record by
+    /// record.
+    fn encode_prepared(
+        &mut self,
+        batch: &[Record],
+        prepared: stream::Prepared,
+    ) -> Vec<Result<(), EncodeError>> {
+        let _ = prepared;
+        batch.iter().map(|record| self.encode(record)).collect()
+    }
 }
 
 /// A readable and/or writable format, registered in [`registry`].

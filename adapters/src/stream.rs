@@ -12,7 +12,9 @@
 //! [`EncoderSink`] makes any registered format's encoder a sink; network
 //! sinks answer the same way.
 
+use std::any::Any;
 use std::io;
+use std::sync::Arc;
 
 use brygga_mapping::model::Record;
 
@@ -90,6 +92,48 @@ pub trait Sink: Send {
     fn send(&mut self, batch: &[Record]) -> Vec<Delivery>;
     /// Completes the output (closes a document, flushes a file).
     fn close(self: Box<Self>) -> io::Result<()>;
+    /// The part of sending a batch that needs nothing of the sink's state
+    /// (mapping and serialising, say), for a job to run on other threads
+    /// ahead of [`send_prepared`](Sink::send_prepared); `None` (the
+    /// default) when the sink has no such part.
+    fn preparer(&self) -> Option<Arc<dyn Prepare>> {
+        None
+    }
+    /// Sends `batch`, which this sink's [`preparer`](Sink::preparer) turned
+    /// into `prepared`; answers as [`send`](Sink::send) does. The default
+    /// sends the batch as it is.
+    fn send_prepared(&mut self, batch: &[Record], prepared: Prepared) -> Vec<Delivery> {
+        let _ = prepared;
+        self.send(batch)
+    }
+}
+
+/// The state-free part of a sink's work on one batch. Batches may be
+/// prepared on any thread and in any order; the sink still takes them in
+/// order, each with its own [`Prepared`].
+pub trait Prepare: Send + Sync {
+    fn prepare(&self, batch: &[Record]) -> Prepared;
+}
+
+/// A batch as a [`Prepare`] left it; only the sink (or encoder) that made
+/// the preparer reads what is inside.
+pub struct Prepared(Box<dyn Any + Send>);
+
+impl std::fmt::Debug for Prepared {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Prepared").finish_non_exhaustive()
+    }
+}
+
+impl Prepared {
+    pub fn new<T: Any + Send>(value: T) -> Self {
+        Prepared(Box::new(value))
+    }
+
+    /// What was prepared, if it is a `T`.
+    pub fn take<T: Any>(self) -> Option<T> {
+        self.0.downcast::<T>().ok().map(|value| *value)
+    }
 }
 
 /// A format's encoder as a sink: records the format cannot hold are
@@ -119,25 +163,44 @@ impl EncoderSink {
     }
 }
 
+impl EncoderSink {
+    /// The delivery an encoder's answer means; the first write failure is
+    /// kept, and reported again by [`close`](Sink::close).
+    fn answer(&mut self, encoded: Result<(), EncodeError>) -> Delivery {
+        match encoded {
+            Ok(()) => Delivery::Delivered,
+            Err(EncodeError::Unsupported(reason)) => Delivery::Permanent(reason),
+            Err(EncodeError::Io(e)) => {
+                let delivery = Delivery::Retryable(format!("write failed: {e}"));
+                self.failed.get_or_insert(e);
+                delivery
+            }
+        }
+    }
+
+    fn failed_earlier(&self, n: usize) -> Option<Vec<Delivery>> {
+        let e = self.failed.as_ref()?;
+        Some(vec![
+            Delivery::Retryable(format!(
+                "output failed earlier: {e}"
+            ));
+            n
+        ])
+    }
+}
+
 impl Sink for EncoderSink {
     fn send(&mut self, batch: &[Record]) -> Vec<Delivery> {
-        batch
-            .iter()
-            .map(|record| {
-                if let Some(e) = &self.failed {
-                    return Delivery::Retryable(format!("output failed earlier: {e}"));
-                }
-                match self.encoder.encode(record) {
-                    Ok(()) => Delivery::Delivered,
-                    Err(EncodeError::Unsupported(reason)) => Delivery::Permanent(reason),
-                    Err(EncodeError::Io(e)) => {
-                        let delivery = Delivery::Retryable(format!("write failed: {e}"));
-                        self.failed = Some(e);
-                        delivery
-                    }
-                }
-            })
-            .collect()
+        let mut answers = Vec::with_capacity(batch.len());
+        for (i, record) in batch.iter().enumerate() {
+            if let Some(rest) = self.failed_earlier(batch.len() - i) {
+                answers.extend(rest);
+                break;
+            }
+            let encoded = self.encoder.encode(record);
+            answers.push(self.answer(encoded));
+        }
+        answers
     }
 
     fn close(self: Box<Self>) -> io::Result<()> {
@@ -145,6 +208,21 @@ impl Sink for EncoderSink {
             return Err(e);
         }
         self.encoder.finish()
+    }
+
+    fn preparer(&self) -> Option<Arc<dyn Prepare>> {
+        self.encoder.preparer()
+    }
+
+    fn send_prepared(&mut self, batch: &[Record], prepared: Prepared) -> Vec<Delivery> {
+        if let Some(all) = self.failed_earlier(batch.len()) {
+            return all;
+        }
+        let encoded = self.encoder.encode_prepared(batch, prepared);
+        encoded
+            .into_iter()
+            .map(|encoded| self.answer(encoded))
+            .collect()
     }
 }
 

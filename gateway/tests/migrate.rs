@@ -1493,6 +1493,35 @@ fn a_dry_run_writes_no_target_but_the_full_report() {
     assert_eq!(report["totals"]["entries_in"], source_entries(&dir));
 }
 
+/// Migrates two canonical files in `dir` to `target`, which must end with
+/// conflicts reported (exit 1) and the report balanced; the report.
+fn migrate_with_conflicts(dir: &Path, sources: [&PathBuf; 2], target: &Path) -> serde_json::Value {
+    let output = migrate(&[
+        "--source".into(),
+        format!("canonical:{}", sources[0].display()),
+        "--source".into(),
+        format!("canonical:{}", sources[1].display()),
+        "--target".into(),
+        format!("canonical:{}", target.display()),
+        "--state".into(),
+        dir.join("state.sqlite").display().to_string(),
+    ]);
+    assert_eq!(
+        output.status.code(),
+        Some(1),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let mut report_dir = target.as_os_str().to_owned();
+    report_dir.push(".report");
+    let report: serde_json::Value = serde_json::from_slice(
+        &fs::read(Path::new(&report_dir).join("report.json")).expect("report"),
+    )
+    .expect("json");
+    assert_eq!(report["balanced"], true);
+    report
+}
+
 #[test]
 fn identity_conflicts_are_held_back_and_reported() {
     let out = tempfile::tempdir().expect("tempdir");
@@ -1516,27 +1545,7 @@ fn identity_conflicts_are_held_back_and_reported() {
     fs::write(&input, &lines).expect("write");
     fs::write(&other, renamed).expect("write");
     let target = out.path().join("journal.ndjson");
-    let output = migrate(&[
-        "--source".into(),
-        format!("canonical:{}", input.display()),
-        "--source".into(),
-        format!("canonical:{}", other.display()),
-        "--target".into(),
-        format!("canonical:{}", target.display()),
-        "--state".into(),
-        out.path().join("state.sqlite").display().to_string(),
-    ]);
-    assert_eq!(
-        output.status.code(),
-        Some(1),
-        "{}",
-        String::from_utf8_lossy(&output.stderr)
-    );
-    let report: serde_json::Value = serde_json::from_slice(
-        &fs::read(out.path().join("journal.ndjson.report/report.json")).expect("report"),
-    )
-    .expect("json");
-    assert_eq!(report["balanced"], true);
+    let report = migrate_with_conflicts(out.path(), [&input, &other], &target);
     let conflicts = report["conflicts"].as_array().expect("conflicts");
     assert!(!conflicts.is_empty());
     assert!(
@@ -1564,6 +1573,65 @@ fn identity_conflicts_are_held_back_and_reported() {
     let _ = BufReader::new(File::open(&target).expect("open"))
         .lines()
         .count();
+}
+
+#[test]
+fn a_record_given_twice_with_different_content_is_held_back_and_reported() {
+    let out = tempfile::tempdir().expect("tempdir");
+    let lines = fs::read_to_string(
+        repo().join("conformance-tests/vectors/canonical/basic/expected.ndjson"),
+    )
+    .expect("vector");
+    // A later export of the same system: one note corrected in place,
+    // under the same id and version.
+    let mut corrected_id = None;
+    let corrected: String = lines
+        .lines()
+        .map(|l| {
+            let mut value: serde_json::Value = serde_json::from_str(l).expect("json");
+            if corrected_id.is_none() && value["type"] == "journal_entry" {
+                corrected_id = value["source"]["record_id"].as_str().map(str::to_owned);
+                value["title"] = serde_json::Value::from("Rättad rubrik");
+            }
+            format!("{value}\n")
+        })
+        .collect();
+    let corrected_id = corrected_id.expect("the vector has a note");
+    let notes = lines.matches("\"type\":\"journal_entry\"").count();
+    let (first, second) = (
+        out.path().join("first.ndjson"),
+        out.path().join("second.ndjson"),
+    );
+    fs::write(&first, &lines).expect("write");
+    fs::write(&second, corrected).expect("write");
+    let target = out.path().join("journal.ndjson");
+    for order in [[&first, &second], [&second, &first]] {
+        let report = migrate_with_conflicts(out.path(), order, &target);
+        assert_eq!(report["totals"]["held_back"], 2);
+        let conflicts = report["conflicts"].as_array().expect("conflicts");
+        assert_eq!(conflicts.len(), 1, "{conflicts:?}");
+        let text = conflicts[0]["text"].as_str().unwrap_or_default();
+        assert!(
+            text.contains(&corrected_id) && text.contains("given 2 times with different content"),
+            "{text}"
+        );
+        // Neither version is written, whichever source came first; every
+        // other note is, once.
+        let written: Vec<Record> = records(&target);
+        let notes_written: Vec<&JournalEntry> = written
+            .iter()
+            .filter_map(|r| match r {
+                Record::JournalEntry(n) => Some(n),
+                _ => None,
+            })
+            .collect();
+        assert_eq!(notes_written.len(), notes - 1);
+        assert!(
+            notes_written
+                .iter()
+                .all(|n| n.source.record_id != corrected_id)
+        );
+    }
 }
 
 #[test]

@@ -164,7 +164,13 @@ pub fn check_text(field: &str, value: &str) -> Result<(), String> {
     if value.is_empty() {
         return Err(format!("{field} is empty, and FHIR has no empty strings"));
     }
-    if let Some(c) = value
+    // Printable ASCII is always fine; only the rest needs the char tables.
+    let unusual = |b: &u8| !(b' '..0x7f).contains(b) && !matches!(b, b'\t' | b'\r' | b'\n');
+    let Some(from) = value.as_bytes().iter().position(unusual) else {
+        return Ok(());
+    };
+    // `from` is at an ASCII byte or the first byte of a character.
+    if let Some(c) = value[from..]
         .chars()
         .find(|&c| !matches!(c, ' ' | '\t' | '\r' | '\n') && (c.is_whitespace() || c.is_control()))
     {
@@ -199,19 +205,57 @@ fn code(field: &str, value: &str) -> Result<String, String> {
 
 /// A FHIR `dateTime`: a date alone stays a date; a time has the Stockholm
 /// offset.
+///
+/// Written digit by digit rather than through `Display`: the FHIR writer
+/// formats several times per record, and within FHIR's years and whole-minute
+/// offsets the text is the same.
 pub fn date_time(field: &str, time: &ClinicalTime) -> Result<String, String> {
-    let year = time.local_date().year();
+    let (date, clock) = match time {
+        ClinicalTime::Date(date) => (*date, None),
+        ClinicalTime::DateTime(local) => {
+            let civil = local.civil();
+            (civil.date(), Some((civil, local.offset().seconds())))
+        }
+    };
+    let year = date.year();
     if !(1..=9999).contains(&year) {
         return Err(format!("{field}: year {year} is outside FHIR's 0001–9999"));
     }
-    if let ClinicalTime::DateTime(local) = time
-        && local.offset().seconds() % 60 != 0
+    if let Some((_, offset)) = clock
+        && offset % 60 != 0
     {
         return Err(format!(
             "{field}: the offset of {time} has seconds, which FHIR cannot write"
         ));
     }
-    Ok(time.to_string())
+    let mut text = String::with_capacity(25);
+    let year = u32::from(year.unsigned_abs());
+    push_digits(&mut text, year / 100);
+    push_digits(&mut text, year % 100);
+    text.push('-');
+    push_digits(&mut text, date.month().unsigned_abs().into());
+    text.push('-');
+    push_digits(&mut text, date.day().unsigned_abs().into());
+    if let Some((civil, offset)) = clock {
+        text.push('T');
+        push_digits(&mut text, civil.hour().unsigned_abs().into());
+        text.push(':');
+        push_digits(&mut text, civil.minute().unsigned_abs().into());
+        text.push(':');
+        push_digits(&mut text, civil.second().unsigned_abs().into());
+        text.push(if offset < 0 { '-' } else { '+' });
+        let minutes = offset.unsigned_abs() / 60;
+        push_digits(&mut text, minutes / 60);
+        text.push(':');
+        push_digits(&mut text, minutes % 60);
+    }
+    Ok(text)
+}
+
+/// Two decimal digits of `value` (below 100).
+fn push_digits(text: &mut String, value: u32) {
+    text.push(char::from(b'0' + (value / 10 % 10) as u8));
+    text.push(char::from(b'0' + (value % 10) as u8));
 }
 
 /// A FHIR `instant`, for a time known to the second; `None` for a date.
@@ -343,7 +387,7 @@ fn practitioner(
     }
     if let Some(hsa) = &who.hsa_id {
         reference.identifier = Some(hsa_identifier(hsa));
-        let practitioner_id = ids::resource_id("Practitioner", &[hsa.as_str()]);
+        let practitioner_id = ids::recurring_id("Practitioner", &[hsa.as_str()]);
         referenced.push(Resource::Practitioner(Practitioner {
             id: practitioner_id.clone(),
             identifier: vec![hsa_identifier(hsa)],
@@ -359,7 +403,7 @@ fn practitioner(
         match who.profession {
             Some(profession) => {
                 let code = vocab::profession::code(profession);
-                let role_id = ids::resource_id("PractitionerRole", &[hsa.as_str(), code]);
+                let role_id = ids::recurring_id("PractitionerRole", &[hsa.as_str(), code]);
                 reference.reference = Some(format!("PractitionerRole/{role_id}"));
                 referenced.push(Resource::PractitionerRole(PractitionerRole {
                     id: role_id,
@@ -375,7 +419,7 @@ fn practitioner(
 
 /// The id of the Organization for a canonical `Organisation.id`.
 pub fn organization_id(key: &str) -> String {
-    ids::resource_id("Organization", &[key])
+    ids::recurring_id("Organization", &[key])
 }
 
 /// A care provider or unit, by HSA-id; an Organization with what is known
@@ -984,16 +1028,17 @@ pub fn document_reference(entry: &JournalEntry, profile: WriteProfile) -> Result
         }
     };
 
+    let encoded = |text: &str| (!text.is_empty()).then(|| base64_encode(text.as_bytes()));
     let (content_type, data, title, format) = match &entry.content {
         NoteContent::Text { text } => (
             Cow::Borrowed("text/plain; charset=utf-8"),
-            text.as_bytes().to_vec(),
+            encoded(text),
             None,
             Some(FORMAT_TEXT),
         ),
         NoteContent::Keywords { sections } => (
             Cow::Borrowed("text/markdown; charset=utf-8"),
-            keywords::render(sections)?.into_bytes(),
+            encoded(&keywords::render(sections)?),
             None,
             Some(FORMAT_KEYWORD_SECTIONS),
         ),
@@ -1006,17 +1051,11 @@ pub fn document_reference(entry: &JournalEntry, profile: WriteProfile) -> Result
             }
             (
                 Cow::Owned(code("content.media_type", &attachment.media_type)?),
-                Vec::new(),
+                (!attachment.data.is_empty()).then(|| attachment.data.clone()),
                 opt_text("content.title", attachment.title.as_ref())?,
                 None,
             )
         }
-    };
-    let data = match &entry.content {
-        NoteContent::Attachment(attachment) => {
-            (!attachment.data.is_empty()).then(|| attachment.data.clone())
-        }
-        _ => (!data.is_empty()).then(|| base64_encode(&data)),
     };
     let attachment = Attachment {
         content_type: Some(content_type),

@@ -9,6 +9,7 @@
 //! `PUT` to these ids makes a re-run update what the first run wrote instead
 //! of duplicating it.
 
+use std::borrow::Cow;
 use std::fmt::Write as _;
 
 use brygga_mapping::id::Identifier;
@@ -28,11 +29,84 @@ pub fn resource_id(resource_type: &str, parts: &[&str]) -> String {
         hasher.update(part.as_bytes());
     }
     let digest = hasher.finalize();
-    let mut id = String::with_capacity(32);
-    for byte in &digest[..16] {
-        let _ = write!(id, "{byte:02x}");
+    let mut hex = [0u8; 32];
+    for (pair, &byte) in hex.chunks_exact_mut(2).zip(&digest[..16]) {
+        pair[0] = HEX[usize::from(byte >> 4)];
+        pair[1] = HEX[usize::from(byte & 0xf)];
     }
-    id
+    // Hex digits only: ASCII, so this never falls back.
+    String::from_utf8(hex.to_vec()).unwrap_or_default()
+}
+
+const HEX: &[u8; 16] = b"0123456789abcdef";
+
+/// How many recent ids [`recurring_id`] keeps per thread.
+const RECENT_IDS: usize = 16;
+
+/// Ids computed lately on this thread: the bytes hashed and the id.
+#[derive(Default)]
+struct RecentIds {
+    entries: Vec<(Vec<u8>, String)>,
+    next: usize,
+}
+
+thread_local! {
+    static RECENT: std::cell::RefCell<RecentIds> = std::cell::RefCell::default();
+}
+
+/// Whether `key` is exactly what [`resource_id`] hashes for these parts.
+fn is_key(key: &[u8], resource_type: &str, parts: &[&str]) -> bool {
+    let Some(mut rest) = key.strip_prefix(resource_type.as_bytes()) else {
+        return false;
+    };
+    for part in parts {
+        match rest
+            .strip_prefix(&[0xff])
+            .and_then(|r| r.strip_prefix(part.as_bytes()))
+        {
+            Some(r) => rest = r,
+            None => return false,
+        }
+    }
+    rest.is_empty()
+}
+
+/// [`resource_id`] for resources that recur record after record — a
+/// patient, their practitioners and care units — remembered so that each is
+/// hashed once per run of records rather than once per record.
+pub fn recurring_id(resource_type: &str, parts: &[&str]) -> String {
+    RECENT.with(|recent| {
+        let mut recent = recent.borrow_mut();
+        if let Some((_, id)) = recent
+            .entries
+            .iter()
+            .find(|(key, _)| is_key(key, resource_type, parts))
+        {
+            return id.clone();
+        }
+        let id = resource_id(resource_type, parts);
+        // The oldest entry makes room once the list is full (and lends its
+        // buffer to the new key).
+        let slot = recent.next;
+        let mut key = if recent.entries.len() == RECENT_IDS {
+            recent.next = (slot + 1) % RECENT_IDS;
+            std::mem::take(&mut recent.entries[slot].0)
+        } else {
+            Vec::new()
+        };
+        key.clear();
+        key.extend_from_slice(resource_type.as_bytes());
+        for part in parts {
+            key.push(0xff);
+            key.extend_from_slice(part.as_bytes());
+        }
+        if recent.entries.len() == RECENT_IDS {
+            recent.entries[slot] = (key, id.clone());
+        } else {
+            recent.entries.push((key, id.clone()));
+        }
+        id
+    })
 }
 
 /// The id of the resource a sourced record becomes. Version 1 (the common
@@ -54,14 +128,17 @@ pub fn source_id(resource_type: &str, source: &SourceRef) -> String {
 /// The id of the Patient for a person identifier.
 pub fn patient_id(identifier: &Identifier) -> String {
     let (system, value) = identifier_key(identifier);
-    resource_id("Patient", &[&system, value])
+    recurring_id("Patient", &[&system, value])
 }
 
 /// The system and value that name an identifier in ids.
-pub fn identifier_key(identifier: &Identifier) -> (String, &str) {
+pub fn identifier_key(identifier: &Identifier) -> (Cow<'static, str>, &str) {
     match identifier {
-        Identifier::Person(id) => (vocab::person_id_system(id.kind()).to_owned(), id.as_str()),
-        Identifier::Local(local) => (local_system(&local.namespace), &local.value),
+        Identifier::Person(id) => (
+            Cow::Borrowed(vocab::person_id_system(id.kind())),
+            id.as_str(),
+        ),
+        Identifier::Local(local) => (Cow::Owned(local_system(&local.namespace)), &local.value),
     }
 }
 
@@ -120,23 +197,21 @@ pub fn unescape(escaped: &str) -> Option<String> {
 const ALPHABET: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
 
 pub fn base64_encode(data: &[u8]) -> String {
-    let mut out = String::with_capacity(data.len().div_ceil(3) * 4);
-    for chunk in data.chunks(3) {
-        let b = [
-            chunk[0],
-            chunk.get(1).copied().unwrap_or(0),
-            chunk.get(2).copied().unwrap_or(0),
-        ];
-        let n = (u32::from(b[0]) << 16) | (u32::from(b[1]) << 8) | u32::from(b[2]);
-        for (i, shift) in [18, 12, 6, 0].into_iter().enumerate() {
-            if i <= chunk.len() {
-                out.push(char::from(ALPHABET[(n >> shift) as usize & 63]));
-            } else {
-                out.push('=');
-            }
-        }
+    let mut out = Vec::with_capacity(data.len().div_ceil(3) * 4);
+    let sextets = |n: u32| [18, 12, 6, 0].map(|shift| ALPHABET[(n >> shift) as usize & 63]);
+    let mut chunks = data.chunks_exact(3);
+    for chunk in &mut chunks {
+        let n = (u32::from(chunk[0]) << 16) | (u32::from(chunk[1]) << 8) | u32::from(chunk[2]);
+        out.extend_from_slice(&sextets(n));
     }
-    out
+    match *chunks.remainder() {
+        [a] => out.extend_from_slice(&sextets(u32::from(a) << 16)[..2]),
+        [a, b] => out.extend_from_slice(&sextets((u32::from(a) << 16) | (u32::from(b) << 8))[..3]),
+        _ => {}
+    }
+    out.resize(out.len().next_multiple_of(4), b'=');
+    // Only alphabet bytes and `=`: ASCII, so this never falls back.
+    String::from_utf8(out).unwrap_or_default()
 }
 
 fn sextet(byte: u8) -> Option<u32> {
@@ -200,6 +275,31 @@ mod tests {
         assert_ne!(a, resource_id("Observation", &["pmo:x", "1"]));
         assert_ne!(a, resource_id("DocumentReference", &["pmo:x1", ""]));
         assert_ne!(a, resource_id("DocumentReference", &["pmo:", "x1"]));
+    }
+
+    #[test]
+    fn remembered_ids_are_the_hashed_ids() {
+        // More distinct keys than are remembered, twice over, with keys that
+        // share prefixes: every answer is still the hash of its own parts.
+        for round in 0..2 {
+            for n in 0..(RECENT_IDS * 2 + 3) {
+                let a = n.to_string();
+                let b = (n % 3).to_string();
+                for parts in [&[a.as_str()][..], &[a.as_str(), b.as_str()], &[&a[..1]]] {
+                    for kind in ["Practitioner", "PractitionerRole"] {
+                        assert_eq!(
+                            recurring_id(kind, parts),
+                            resource_id(kind, parts),
+                            "{round} {kind} {parts:?}"
+                        );
+                    }
+                }
+            }
+        }
+        assert!(is_key(b"Patient\xffa\xffb", "Patient", &["a", "b"]));
+        assert!(!is_key(b"Patient\xffa\xffb", "Patient", &["a"]));
+        assert!(!is_key(b"Patient\xffab", "Patient", &["a", "b"]));
+        assert!(!is_key(b"Patient\xffa", "Patient", &["a", ""]));
     }
 
     #[test]

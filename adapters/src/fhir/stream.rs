@@ -30,6 +30,7 @@ use std::collections::{BTreeMap, HashMap, HashSet, VecDeque};
 use std::fs::File;
 use std::io::{self, BufRead, BufWriter, Write};
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use brygga_mapping::id::Identifier;
 use brygga_mapping::model::Record;
@@ -38,6 +39,7 @@ use super::WriteProfile;
 use super::decode::{self, Read, UNREAD_TYPE};
 use super::encode::{Mapped, map_record};
 use super::types::*;
+use crate::stream::{Prepare, Prepared};
 use crate::{DecodeError, Decoder, EncodeError, Encoder, Fatal, Position, Reject};
 
 /// The most records written as one ordered group.
@@ -209,19 +211,19 @@ pub fn transaction_bundle(resources: Vec<Resource>) -> Bundle {
     Bundle {
         resource_type: "Bundle".into(),
         type_: "transaction".into(),
-        entry: resources
-            .into_iter()
-            .map(|resource| {
-                let url = format!("{}/{}", resource.type_name(), resource.id());
-                BundleEntry {
-                    resource: Some(resource),
-                    request: Some(BundleRequest {
-                        method: "PUT".into(),
-                        url,
-                    }),
-                }
-            })
-            .collect(),
+        entry: resources.into_iter().map(put_entry).collect(),
+    }
+}
+
+/// A transaction entry that `PUT`s `resource` to `Type/id`.
+fn put_entry(resource: Resource) -> BundleEntry {
+    let url = format!("{}/{}", resource.type_name(), resource.id());
+    BundleEntry {
+        resource: Some(resource),
+        request: Some(BundleRequest {
+            method: "PUT".into(),
+            url,
+        }),
     }
 }
 
@@ -376,7 +378,7 @@ impl FhirEncoder {
         }
         let bundle = transaction_bundle(resources);
         self.line.clear();
-        serde_json::to_writer(&mut self.line, &bundle).map_err(io::Error::other)?;
+        write_bundle_json(&bundle, &mut self.line);
         self.line.push(b'\n');
         match &mut self.output {
             Output::Bundles(out) => out.write_all(&self.line),
@@ -385,13 +387,20 @@ impl FhirEncoder {
     }
 
     fn write_line(&mut self, resource: &Resource) -> io::Result<()> {
-        self.line.clear();
-        serde_json::to_writer(&mut self.line, resource).map_err(io::Error::other)?;
-        self.line.push(b'\n');
+        let mut line = std::mem::take(&mut self.line);
+        line.clear();
+        write_json(resource, &mut line);
+        line.push(b'\n');
+        let written = self.write_bytes(resource.type_name(), &line);
+        self.line = line;
+        written
+    }
+
+    /// Writes NDJSON lines of resources of type `name`.
+    fn write_bytes(&mut self, name: &'static str, lines: &[u8]) -> io::Result<()> {
         match &mut self.output {
-            Output::Lines(out) | Output::Bundles(out) => out.write_all(&self.line),
+            Output::Lines(out) | Output::Bundles(out) => out.write_all(lines),
             Output::Directory { dir, files } => {
-                let name = resource.type_name();
                 let file = match files.entry(name) {
                     std::collections::btree_map::Entry::Occupied(file) => file.into_mut(),
                     std::collections::btree_map::Entry::Vacant(slot) => {
@@ -402,13 +411,236 @@ impl FhirEncoder {
                         slot.insert(BufWriter::with_capacity(BUFFER_BYTES, file))
                     }
                 };
-                file.write_all(&self.line)
+                file.write_all(lines)
             }
+        }
+    }
+
+    /// Writes a group [`FhirPreparer`] made: what is left to decide here
+    /// is which referenced resources are already written.
+    fn write_prepared(&mut self, group: PreparedGroup) -> io::Result<()> {
+        let PreparedGroup { bytes, parts, .. } = group;
+        if let Output::Bundles(_) = self.output {
+            let mut line = std::mem::take(&mut self.line);
+            line.clear();
+            line.extend_from_slice(BUNDLE_START);
+            let mut start = 0;
+            let mut first = true;
+            for part in parts {
+                let Part::Bytes {
+                    referenced,
+                    organisation,
+                    end,
+                    ..
+                } = part
+                else {
+                    continue;
+                };
+                let entry = &bytes[start..end];
+                start = end;
+                match organisation {
+                    Some(id) if referenced && self.organisations.contains(&id) => continue,
+                    Some(id) if !referenced => {
+                        self.organisations.insert(id);
+                    }
+                    _ => {}
+                }
+                if !std::mem::take(&mut first) {
+                    line.push(b',');
+                }
+                line.extend_from_slice(entry);
+            }
+            line.extend_from_slice(BUNDLE_END);
+            let written = match &mut self.output {
+                Output::Bundles(out) => out.write_all(&line),
+                _ => Ok(()),
+            };
+            self.line = line;
+            return written;
+        }
+        let mut start = 0;
+        for part in parts {
+            match part {
+                Part::Referenced(resource) => {
+                    if self.keep_referenced(&resource)
+                        && self.written.insert(resource_key(&resource))
+                    {
+                        self.write_line(&resource)?;
+                    }
+                }
+                Part::Bytes {
+                    type_name,
+                    organisation,
+                    end,
+                    ..
+                } => {
+                    if let Some(id) = organisation {
+                        self.organisations.insert(id);
+                    }
+                    self.write_bytes(type_name, &bytes[start..end])?;
+                    start = end;
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+// ---------------------------------------------------------------------------
+// Preparing groups on other threads
+// ---------------------------------------------------------------------------
+
+/// What every transaction Bundle line starts and ends with, around its
+/// entries: the bytes serde writes for [`Bundle`].
+const BUNDLE_START: &[u8] = br#"{"resourceType":"Bundle","type":"transaction","entry":["#;
+const BUNDLE_END: &[u8] = b"]}\n";
+
+/// Maps, arranges and serialises a batch that is one whole group (one
+/// patient's records, or organisations), on whatever thread a job runs it:
+/// the costly part of encoding. See [`FhirEncoder::encode_prepared`].
+#[derive(Debug)]
+struct FhirPreparer {
+    profile: WriteProfile,
+    bundles: bool,
+}
+
+/// A group as [`FhirPreparer`] leaves it.
+#[derive(Debug)]
+pub(super) struct PreparedGroup {
+    key: GroupKey,
+    /// Records FHIR cannot hold: (index in the batch, reason).
+    refused: Vec<(usize, String)>,
+    /// NDJSON lines or Bundle entries, back to back, in writing order.
+    bytes: Vec<u8>,
+    parts: Vec<Part>,
+}
+
+#[derive(Debug)]
+enum Part {
+    /// NDJSON: a resource a record refers to, written unless it already is
+    /// (which only the encoder knows).
+    Referenced(Box<Resource>),
+    /// A serialised line or Bundle entry, from the previous part's end to
+    /// `end`. `organisation` is the id of an Organization: one from an
+    /// organisation record is noted, a referenced one left out of a Bundle
+    /// when such a record wrote it.
+    Bytes {
+        type_name: &'static str,
+        referenced: bool,
+        organisation: Option<String>,
+        end: usize,
+    },
+}
+
+impl FhirPreparer {
+    fn group(&self, batch: &[Record]) -> Option<PreparedGroup> {
+        let key = group_key(batch.first()?);
+        if batch.len() > MAX_GROUP_RECORDS || batch[1..].iter().any(|r| group_key(r) != key) {
+            return None;
+        }
+        let mut items = Vec::with_capacity(batch.len());
+        let mut refused = Vec::new();
+        for (index, record) in batch.iter().enumerate() {
+            match map_record(record, self.profile) {
+                Ok(mapped) => items.push(mapped),
+                Err(reason) => refused.push((index, reason)),
+            }
+        }
+        arrange(&mut items, self.profile);
+        let mut group = PreparedGroup {
+            key,
+            refused,
+            bytes: Vec::with_capacity(items.len() * 2048),
+            parts: Vec::with_capacity(items.len() * 3),
+        };
+        let mut in_bundle = HashSet::new();
+        for item in items {
+            for referenced in item.referenced {
+                if !self.bundles {
+                    group.parts.push(Part::Referenced(Box::new(referenced)));
+                } else if in_bundle.insert(resource_key(&referenced)) {
+                    group.push(referenced, true, true);
+                }
+            }
+            for resource in item.resources {
+                group.push(resource, false, self.bundles);
+            }
+        }
+        Some(group)
+    }
+}
+
+impl PreparedGroup {
+    /// Serialises `resource` as the next line, or Bundle entry.
+    fn push(&mut self, resource: Resource, referenced: bool, entry: bool) {
+        let type_name = resource.type_name();
+        let organisation = match &resource {
+            Resource::Organization(o) => Some(o.id.clone()),
+            _ => None,
+        };
+        if entry {
+            write_bundle_entry_json(&put_entry(resource), &mut self.bytes);
+        } else {
+            write_json(&resource, &mut self.bytes);
+            self.bytes.push(b'\n');
+        }
+        self.parts.push(Part::Bytes {
+            type_name,
+            referenced,
+            organisation,
+            end: self.bytes.len(),
+        });
+    }
+}
+
+impl Prepare for FhirPreparer {
+    fn prepare(&self, batch: &[Record]) -> Prepared {
+        match self.group(batch) {
+            Some(group) => Prepared::new(group),
+            None => Prepared::new(()),
         }
     }
 }
 
 impl Encoder for FhirEncoder {
+    fn preparer(&self) -> Option<Arc<dyn Prepare>> {
+        Some(Arc::new(FhirPreparer {
+            profile: self.profile,
+            bundles: matches!(self.output, Output::Bundles(_)),
+        }))
+    }
+
+    /// A batch prepared as one group is written as a group of its own —
+    /// the Patient, then its records in order — exactly as record-by-record
+    /// encoding writes the same group. A batch that is not one group, or
+    /// continues the group being collected, is encoded record by record.
+    fn encode_prepared(
+        &mut self,
+        batch: &[Record],
+        prepared: Prepared,
+    ) -> Vec<Result<(), EncodeError>> {
+        let group = match prepared.take::<PreparedGroup>() {
+            Some(group) if self.key.as_ref() != Some(&group.key) => group,
+            _ => return batch.iter().map(|record| self.encode(record)).collect(),
+        };
+        let mut answers: Vec<Result<(), EncodeError>> = batch.iter().map(|_| Ok(())).collect();
+        for (index, reason) in &group.refused {
+            if let Some(answer) = answers.get_mut(*index) {
+                *answer = Err(EncodeError::Unsupported(reason.clone()));
+            }
+        }
+        let written = self.flush_group().and_then(|()| {
+            self.key = None;
+            self.write_prepared(group)
+        });
+        if let Err(e) = written {
+            for answer in answers.iter_mut().filter(|a| a.is_ok()) {
+                *answer = Err(EncodeError::Io(io::Error::new(e.kind(), e.to_string())));
+            }
+        }
+        answers
+    }
+
     fn encode(&mut self, record: &Record) -> Result<(), EncodeError> {
         let mapped = map_record(record, self.profile).map_err(EncodeError::Unsupported)?;
         let key = group_key(record);

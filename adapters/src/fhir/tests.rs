@@ -639,3 +639,91 @@ fn write_profiles_have_names_for_configuration() {
         assert!(crate::registry::format(name).is_some(), "{name} registered");
     }
 }
+
+/// Encodes with `format`, each batch prepared first (as a migration does
+/// on other threads); the refusals by record index.
+fn encode_prepared(format: &Fhir, batches: &[&[Record]]) -> (Vec<u8>, Vec<(usize, String)>) {
+    let out = Shared::default();
+    let mut encoder = format.encoder(Box::new(out.clone()), profile());
+    let preparer = encoder.preparer().expect("the FHIR encoders prepare");
+    let mut refused = Vec::new();
+    let mut index = 0;
+    for batch in batches {
+        let prepared = preparer.prepare(batch);
+        for answer in encoder.encode_prepared(batch, prepared) {
+            match answer {
+                Ok(()) => {}
+                Err(EncodeError::Unsupported(reason)) => refused.push((index, reason)),
+                Err(e) => panic!("write failed: {e}"),
+            }
+            index += 1;
+        }
+    }
+    encoder.finish().expect("finish");
+    let bytes = out.0.lock().expect("lock").clone();
+    (bytes, refused)
+}
+
+#[test]
+fn prepared_groups_are_written_as_record_by_record_encoding_writes_them() {
+    let mut records = main_records();
+    let mut first = note("n", "2020-01-01T09:00:00+01:00");
+    let mut second = first.clone();
+    second.source.version = 2;
+    second.status = EntryStatus::Amended {
+        supersedes: first.source.clone(),
+    };
+    first.author_time = Some(ClinicalTime::parse("2020-01-01T09:10:00+01:00").expect("time"));
+    let mut refused_note = note("bad", "2020-01-02T09:00:00+01:00");
+    refused_note.title = Some(String::new());
+    records.extend([
+        Record::JournalEntry(second),
+        Record::JournalEntry(refused_note),
+        Record::JournalEntry(first),
+    ]);
+    // One batch per group, as a migration sends them.
+    let mut groups: Vec<&[Record]> = Vec::new();
+    let mut start = 0;
+    for i in 1..=records.len() {
+        if i == records.len() || records[i].subject() != records[start].subject() {
+            groups.push(&records[start..i]);
+            start = i;
+        }
+    }
+    assert!(groups.len() >= 4, "{} groups", groups.len());
+    // Batches that are not one group each, or continue the group of the
+    // batch before: encoded record by record.
+    let second_group = groups[0].len();
+    assert!(groups[1].len() >= 3);
+    let mixed: Vec<&[Record]> = vec![
+        &records[..second_group + 1],
+        &records[second_group + 1..second_group + 2],
+        &records[second_group + 2..],
+    ];
+    let preparer = FHIR_NDJSON
+        .encoder(Box::new(std::io::sink()), profile())
+        .preparer()
+        .expect("a preparer");
+    let prepared = |batch: &[Record]| preparer.prepare(batch).take::<stream::PreparedGroup>();
+    assert!(prepared(groups[1]).is_some());
+    assert!(prepared(mixed[0]).is_none());
+    for format in [
+        &FHIR_NDJSON,
+        &FHIR_BUNDLE,
+        &FHIR_NDJSON_EHR_STRICT,
+        &FHIR_BUNDLE_EHR_STRICT,
+    ] {
+        let (want, want_refused) = encode(format, &records);
+        assert!(!want_refused.is_empty(), "{}: a refusal", format.name);
+        for batches in [&groups, &mixed] {
+            let (got, got_refused) = encode_prepared(format, batches);
+            assert_eq!(got_refused, want_refused, "{}", format.name);
+            assert_eq!(
+                String::from_utf8_lossy(&got),
+                String::from_utf8_lossy(&want),
+                "{}",
+                format.name
+            );
+        }
+    }
+}

@@ -33,35 +33,32 @@ pub mod merge;
 pub mod plan;
 pub mod report;
 pub mod sort;
+mod write;
 
+use std::cell::{Cell, RefCell};
 use std::collections::{HashSet, VecDeque};
 use std::fs::{self, File};
 use std::io::{self, BufReader, IsTerminal, Write};
 use std::path::{Path, PathBuf};
-use std::sync::mpsc::{Receiver, Sender, SyncSender, channel, sync_channel};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::mpsc::{Receiver, SyncSender, sync_channel};
 use std::time::{Duration, Instant};
 
 use brygga_adapters::DecodeError;
-use brygga_adapters::Format;
-use brygga_adapters::fhir::{FhirOptions, Layout};
-use brygga_adapters::stream::{Delivery, EncoderSink, Sink, Source};
-use brygga_fhir_rest::RestSink;
-use brygga_mapping::id::{Identifier, PersonId};
-use brygga_mapping::model::{Person, Record};
+use brygga_adapters::stream::Source;
+use brygga_mapping::model::Record;
 use brygga_mapping::ndjson::NdjsonReader;
 use brygga_store::{Batch, JobSpec, JobState, ReportRow, Store};
 use indicatif::{ProgressBar, ProgressStyle};
 use serde::{Deserialize, Serialize};
 use serde_json::json;
-use sha2::{Digest, Sha256};
 
 use crate::exit::{Failure, Outcome};
-use crate::target::Output;
 use identity::{Identities, Resolution};
-use merge::{Entry, Placed};
-use plan::{Plan, State, Target};
-use report::{Counts, Line, PupilReport, Report, SourceReport, Timeline, TimelineRow};
+use plan::{Plan, State};
 use sort::{Merge, Sorter};
+use write::Writer;
 
 /// Key prefix of organisations: sorted before every pupil.
 const ORGANISATION: u8 = 0x00;
@@ -83,8 +80,6 @@ const POSITION_BITS: u32 = 48;
 /// sort's budget.
 const READ_BATCH: usize = 512;
 const READ_BATCHES_WAITING: usize = 8;
-/// Pupils the merge may be ahead of the target.
-const PUPILS_WAITING: usize = 32;
 
 /// What the sort pass has done, as checkpointed.
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
@@ -177,6 +172,9 @@ pub fn run(plan: Plan) -> Result<Outcome, Failure> {
     let identities = load_identities(&runs)?;
     let refiled = refile(&identities, &runs, &work.join("refiled"), &plan, &progress)?;
     let mut writer = Writer::new(&plan, &identities)?;
+    // Every record read but the rejects went into the runs.
+    let records = sorted.read.iter().sum::<u64>() - sorted.rejected.iter().sum::<u64>();
+    progress.stage("merging and writing", Some(records + refiled.records), None);
     writer.merge_and_write(&runs, &refiled, &progress)?;
     let (report, outcome) = writer.finish(&plan, &sorted, &runtime, &store, job_id)?;
     report
@@ -260,10 +258,6 @@ fn load_identities(runs: &[PathBuf]) -> Result<Identities, Failure> {
     Ok(identities)
 }
 
-fn open_source(input: &plan::Input) -> Result<Source, Failure> {
-    Ok(Source::new(input.decoder()?))
-}
-
 /// Items of one source as the reading thread hands them over: each with
 /// the source position after it.
 struct ReadBatch {
@@ -276,14 +270,16 @@ struct ReadBatch {
 /// The reading thread: decodes the sources from `(source, position)` on,
 /// in order, and hands their items over. Stops early when the receiver is
 /// gone.
+/// The bytes the sources read add up in `read`.
 fn read_sources(
     plan: &Plan,
     from: (usize, u64),
+    read: &Arc<AtomicU64>,
     to: &SyncSender<Result<ReadBatch, Failure>>,
 ) -> Result<(), ()> {
     for (i, input) in plan.sources.iter().enumerate().skip(from.0) {
-        let mut source = match open_source(input) {
-            Ok(source) => source,
+        let mut source = match input.decoder(read.clone()) {
+            Ok(decoder) => Source::new(decoder),
             Err(e) => return to.send(Err(e)).map_err(drop),
         };
         let start = if i == from.0 { from.1 } else { 0 };
@@ -327,7 +323,7 @@ fn sort_sources(
     progress: &Progress,
     mut commit: impl FnMut(&Batch) -> Result<(), Failure>,
 ) -> Result<(), Failure> {
-    let budget = usize::try_from(plan.memory_mib * 1024 * 1024 / 2).unwrap_or(usize::MAX);
+    let budget = sort_budget(plan.memory_mib);
     let runs: Vec<PathBuf> = state.runs.iter().map(|r| work.join(r)).collect();
     let mut sorter =
         Sorter::new(&work.join("runs"), budget, runs).map_err(|e| Failure::io(work, e))?;
@@ -338,11 +334,18 @@ fn sort_sources(
         )));
     }
     let from = (state.source, state.position);
+    // The sources before the one to resume were read to the end.
+    let sizes: Option<Vec<u64>> = plan.sources.iter().map(plan::Input::size).collect();
+    let read = Arc::new(AtomicU64::new(
+        sizes.as_ref().map_or(0, |s| s.iter().take(from.0).sum()),
+    ));
+    progress.stage("sorting", sizes.map(|s| s.iter().sum()), Some(read.clone()));
     std::thread::scope(|scope| {
         let (to, items) = sync_channel(READ_BATCHES_WAITING);
+        let read = &read;
         let reader = std::thread::Builder::new()
             .name("migrate-read".into())
-            .spawn_scoped(scope, move || read_sources(plan, from, &to))
+            .spawn_scoped(scope, move || read_sources(plan, from, read, &to))
             .map_err(|e| Failure::Job(format!("starting the reading thread: {e}")))?;
         let sorted = sort_items(
             plan,
@@ -518,6 +521,11 @@ impl Runs<'_> {
     }
 }
 
+/// The sort's buffers under a memory budget of `memory_mib`: half of it.
+fn sort_budget(memory_mib: u64) -> usize {
+    usize::try_from(memory_mib * 1024 * 1024 / 2).unwrap_or(usize::MAX)
+}
+
 /// The order number of a source's item: sources in the order given, each
 /// in its own order. Equal sort keys come out in this order.
 fn order_of(source: usize, position: u64) -> Result<u64, Failure> {
@@ -664,6 +672,8 @@ struct Refiled {
     /// theirs: every record under them is in `runs`, under its own key.
     from: HashSet<Vec<u8>>,
     runs: Vec<PathBuf>,
+    /// How many records `runs` hold.
+    records: u64,
 }
 
 /// Sorts again, under their pupil's key, the records whose source gave an
@@ -688,13 +698,15 @@ fn refile(
         return Ok(Refiled {
             from,
             runs: Vec::new(),
+            records: 0,
         });
     }
     progress.message("re-filing records under resolved identities");
-    let budget = usize::try_from(plan.memory_mib * 1024 * 1024 / 2).unwrap_or(usize::MAX);
+    let budget = sort_budget(plan.memory_mib);
     let mut sorter = Sorter::new(dir, budget, Vec::new()).map_err(|e| Failure::io(dir, e))?;
     let mut merge = Merge::open(runs).map_err(|e| Failure::Job(e.to_string()))?;
     let (mut key, mut value, mut moved) = (Vec::new(), Vec::new(), Vec::new());
+    let mut records = 0;
     while let Some(taken) = merge
         .next_into(&mut key, &mut value)
         .map_err(|e| Failure::Job(e.to_string()))?
@@ -718,6 +730,7 @@ fn refile(
         }
         moved.push(0);
         moved.extend_from_slice(rest);
+        records += 1;
         if sorter
             .push(&moved, taken.order, &value)
             .map_err(|e| Failure::io(dir, e))?
@@ -730,6 +743,7 @@ fn refile(
     Ok(Refiled {
         from,
         runs: sorter.runs().to_vec(),
+        records,
     })
 }
 
@@ -745,716 +759,82 @@ fn split_pupil(key: &[u8]) -> Option<(&[u8], &[u8])> {
     Some((&rest[..end], &rest[end + 1..]))
 }
 
-/// The target's output (a file or directory written as `PATH.partial`;
-/// none for a dry run) and the sink records go to.
-fn open_target(plan: &Plan) -> Result<(Option<Output>, Box<dyn Sink>), Failure> {
-    match &plan.target {
-        Target::File(target) => {
-            let format = target.format;
-            let profile = target.profile.clone();
-            if plan.dry_run {
-                let encoder = format.encoder(Box::new(io::sink()), profile);
-                return Ok((None, Box::new(EncoderSink::new(encoder))));
-            }
-            let mut output = Output::create(&target.path, format)?;
-            let encoder = output.encoder(format, profile)?;
-            Ok((Some(output), Box::new(EncoderSink::new(encoder))))
-        }
-        Target::FhirRest { config, .. } if plan.dry_run => {
-            // Everything the server would be sent, mapped under its write
-            // profile and thrown away: the refusals are the real ones.
-            let format = FhirOptions {
-                layout: Layout::Ndjson,
-                profile: config.write_profile.profile(),
-            }
-            .format();
-            let encoder = format.encoder(
-                Box::new(io::sink()),
-                std::sync::Arc::new(brygga_mapping::profile::Profile::builtin("pmo")),
-            );
-            Ok((None, Box::new(EncoderSink::new(encoder))))
-        }
-        Target::FhirRest {
-            config_file,
-            config,
-        } => {
-            let sink = RestSink::new(config)
-                .map_err(|e| Failure::Usage(format!("{}: {e}", config_file.display())))?;
-            Ok((None, Box::new(sink)))
-        }
-    }
-}
-
-/// Pass 2: the merged stream into the target, counting everything.
-struct Writer<'a> {
-    identities: &'a Identities,
-    output: Option<Output>,
-    sink: Box<dyn Sink>,
-    sources: Vec<String>,
-    by_source: Vec<Counts>,
-    pupils: Vec<PupilReport>,
-    refusals: Vec<Line>,
-    conflicts: Vec<Line>,
-    copies: u64,
-    organisations: HashSet<String>,
-    timeline_key: Option<String>,
-    timeline: Option<Timeline>,
-}
-
-impl<'a> Writer<'a> {
-    fn new(plan: &Plan, identities: &'a Identities) -> Result<Self, Failure> {
-        let (output, sink) = open_target(plan)?;
-        let timeline_key = match &plan.timeline {
-            None => None,
-            Some(text) => {
-                let today = jiff::Timestamp::now()
-                    .in_tz("Europe/Stockholm")
-                    .map(|now| now.date())
-                    .map_err(|e| Failure::Job(format!("today's date: {e}")))?;
-                let id = PersonId::parse(text, today)
-                    .or_else(|_| PersonId::parse_normalized(text))
-                    .map_err(|e| Failure::Usage(format!("--timeline: {e}")))?;
-                Some(match identities.resolve(&Identifier::Person(id)) {
-                    Resolution::Person(k) | Resolution::HeldBack { key: k, .. } => k,
-                })
-            }
-        };
-        Ok(Writer {
-            identities,
-            output,
-            sink,
-            sources: plan
-                .sources
-                .iter()
-                .map(|s| s.path.display().to_string())
-                .collect(),
-            by_source: vec![Counts::default(); plan.sources.len()],
-            pupils: Vec::new(),
-            refusals: Vec::new(),
-            conflicts: Vec::new(),
-            copies: 0,
-            organisations: HashSet::new(),
-            timeline_key,
-            timeline: None,
-        })
-    }
-
-    /// Merges the runs (and the re-filed records) pupil by pupil on this
-    /// thread while a second thread hands the results to the target's sink:
-    /// the two halves of the work overlap, in the same order as one thread
-    /// would do them.
-    fn merge_and_write(
-        &mut self,
-        runs: &[PathBuf],
-        refiled: &Refiled,
-        progress: &Progress,
-    ) -> Result<(), Failure> {
-        progress.message("merging and writing");
-        let Writer {
-            identities,
-            output: _,
-            sink,
-            sources,
-            by_source,
-            pupils,
-            refusals,
-            conflicts,
-            copies,
-            organisations,
-            timeline_key,
-            timeline,
-        } = self;
-        let mut merging = Merging {
-            identities,
-            sources,
-            by_source,
-            pupils,
-            conflicts,
-            copies,
-            organisations,
-            timeline_key: timeline_key.as_deref(),
-            timeline,
-        };
-        let sources: &[String] = sources;
-        let delivered = std::thread::scope(|scope| {
-            let (to, parcels) = sync_channel(PUPILS_WAITING);
-            let (back, sent) = channel();
-            let writing = std::thread::Builder::new()
-                .name("migrate-write".into())
-                .spawn_scoped(scope, move || {
-                    deliver(sink.as_mut(), sources, &parcels, &back)
-                })
-                .map_err(|e| Failure::Job(format!("starting the writing thread: {e}")))?;
-            let merged = merging.merge(runs, refiled, (&to, &sent), progress);
-            drop(to);
-            let delivered = writing
-                .join()
-                .map_err(|_| Failure::Job("the writing thread failed".into()))?;
-            // A failed target explains a stopped merge; otherwise the merge's
-            // own error is the one to report.
-            let delivered = delivered?;
-            merged.map(|()| delivered)
-        })?;
-        for (input, (written, refused)) in delivered.by_source.into_iter().enumerate() {
-            merging.by_source[input].written += written;
-            merging.by_source[input].refused += refused;
-        }
-        for (pupil, (written, refused)) in delivered.by_pupil.into_iter().enumerate() {
-            if let Some(report) = merging.pupils.get_mut(pupil) {
-                report.counts.written += written;
-                report.counts.refused += refused;
-            }
-        }
-        refusals.extend(delivered.refusals);
-        Ok(())
-    }
-
-    fn finish(
-        mut self,
-        plan: &Plan,
-        sorted: &SortCheckpoint,
-        runtime: &tokio::runtime::Runtime,
-        store: &Store,
-        job: brygga_store::JobId,
-    ) -> Result<(Report, Outcome), Failure> {
-        let path = self
-            .output
-            .as_ref()
-            .map_or_else(|| PathBuf::from("-"), Output::path);
-        self.sink.close().map_err(|e| Failure::io(&path, e))?;
-        if let Some(output) = &mut self.output {
-            output.commit()?;
-        }
-        let mut rejects = Vec::new();
-        let mut rows = store.report_rows(job);
-        while let Some(row) = runtime.block_on(rows.next()).map_err(store_failure)? {
-            if row.kind == "reject" {
-                rejects.push(Line {
-                    source: row.source,
-                    text: row
-                        .detail
-                        .get("text")
-                        .and_then(|t| t.as_str())
-                        .unwrap_or_default()
-                        .to_owned(),
-                });
-            }
-        }
-        let sources: Vec<SourceReport> = plan
-            .sources
-            .iter()
-            .enumerate()
-            .map(|(i, s)| SourceReport {
-                format: s.format_name().to_owned(),
-                path: s.path.display().to_string(),
-                records_read: sorted.read.get(i).copied().unwrap_or(0),
-                rejected: sorted.rejected.get(i).copied().unwrap_or(0),
-                persons: sorted.persons.get(i).copied().unwrap_or(0),
-                counts: self.by_source[i].clone(),
-            })
-            .collect();
-        let mut totals = Counts::default();
-        for s in &sources {
-            totals.add(&s.counts);
-        }
-        let balanced = sources.iter().all(|s| s.counts.balanced())
-            && self.pupils.iter().all(|p| p.counts.balanced());
-        let outcome = if balanced
-            && rejects.is_empty()
-            && self.conflicts.is_empty()
-            && self.refusals.is_empty()
-        {
-            Outcome::Clean
-        } else {
-            Outcome::Rejected
-        };
-        let report = Report {
-            job: plan.key.clone(),
-            brygga: format!("brygga {}", env!("CARGO_PKG_VERSION")),
-            dry_run: plan.dry_run,
-            target: plan.target.to_string(),
-            sources,
-            totals,
-            balanced,
-            pupils: self.pupils,
-            rejects,
-            conflicts: self.conflicts,
-            refusals: self.refusals,
-            timeline: self.timeline,
-        };
-        Ok((report, outcome))
-    }
-}
-
-/// The merging half of pass 2: everything of [`Writer`] but its sink.
-struct Merging<'w, 'a> {
-    identities: &'a Identities,
-    sources: &'w [String],
-    by_source: &'w mut Vec<Counts>,
-    pupils: &'w mut Vec<PupilReport>,
-    conflicts: &'w mut Vec<Line>,
-    copies: &'w mut u64,
-    organisations: &'w mut HashSet<String>,
-    timeline_key: Option<&'w str>,
-    timeline: &'w mut Option<Timeline>,
-}
-
-/// Records for the target, in order: an organisation, or one pupil's
-/// person, placements and journal.
-struct Parcel {
-    /// The pupil's place in the report; `None` for an organisation.
-    pupil: Option<usize>,
-    inputs: Vec<usize>,
-    records: Vec<Record>,
-    /// Records from this index on are journal entries (counted as written
-    /// or refused).
-    entries_from: usize,
-}
-
-/// What the target did with the parcels, counted on the writing thread.
-#[derive(Debug, Default)]
-struct Delivered {
-    /// (written, refused) entries per source and per pupil.
-    by_source: Vec<(u64, u64)>,
-    by_pupil: Vec<(u64, u64)>,
-    refusals: Vec<Line>,
-}
-
-impl Merging<'_, '_> {
-    fn merge(
-        &mut self,
-        runs: &[PathBuf],
-        refiled: &Refiled,
-        (to, sent): (&SyncSender<Parcel>, &Receiver<Vec<Record>>),
-        progress: &Progress,
-    ) -> Result<(), Failure> {
-        let mut all = runs.to_vec();
-        all.extend(refiled.runs.iter().cloned());
-        let mut merge = Merge::open(&all).map_err(|e| Failure::Job(e.to_string()))?;
-        let (mut key, mut value) = (Vec::new(), Vec::new());
-        let mut group: Option<Vec<u8>> = None;
-        let mut members: Vec<(u8, usize, u64, Record)> = Vec::new();
-        // Hands a parcel over; `false` once the writing thread has stopped
-        // (its error is reported when it is joined).
-        let hand_over = |parcel: Parcel| {
-            sent.try_iter().for_each(drop);
-            to.send(parcel).is_ok()
-        };
-        while let Some(taken) = merge
-            .next_into(&mut key, &mut value)
-            .map_err(|e| Failure::Job(e.to_string()))?
-        {
-            progress.tick();
-            let (input, position) = source_position(taken.order);
-            let Some((pupil, rest)) = split_pupil(&key) else {
-                let record = decode_record(&value).ok_or_else(damaged_run)?;
-                if let Record::Organisation(org) = &record
-                    && self.organisations.insert(org.id.clone())
-                    && !hand_over(Parcel {
-                        pupil: None,
-                        inputs: vec![input],
-                        records: vec![record],
-                        entries_from: 1,
-                    })
-                {
-                    return Ok(());
-                }
-                continue;
-            };
-            // Under an identifier that resolves elsewhere: the re-filed copy
-            // comes in its own place.
-            if taken.run < runs.len() && refiled.from.contains(pupil) {
-                continue;
-            }
-            if group.as_deref() != Some(pupil) {
-                if let Some(done) = group.take()
-                    && let Some(parcel) = self.pupil(&done, std::mem::take(&mut members))?
-                    && !hand_over(parcel)
-                {
-                    return Ok(());
-                }
-                group = Some(pupil.to_vec());
-            }
-            let class = rest.first().copied().unwrap_or(CLASS_CLINICAL);
-            let record = decode_record(&value).ok_or_else(damaged_run)?;
-            members.push((class, input, position, record));
-        }
-        if let Some(done) = group.take()
-            && let Some(parcel) = self.pupil(&done, members)?
-        {
-            hand_over(parcel);
-        }
-        Ok(())
-    }
-
-    /// One pupil's records: the person, placements, then the journal;
-    /// `None` when they are held back.
-    fn pupil(
-        &mut self,
-        key: &[u8],
-        members: Vec<(u8, usize, u64, Record)>,
-    ) -> Result<Option<Parcel>, Failure> {
-        let key = std::str::from_utf8(key).map_err(|_| damaged_run())?;
-        let mut counts = Counts::default();
-        let mut by_source = vec![0u64; self.sources.len()];
-        let mut persons = Vec::new();
-        let mut placements = Vec::new();
-        let mut clinical = Vec::new();
-        let mut before = Vec::new();
-        let timeline = self.timeline_key == Some(key);
-        for (class, input, position, record) in members {
-            match class {
-                CLASS_PERSON => persons.push((input, record)),
-                CLASS_PLACEMENT => placements.push((input, record)),
-                _ => {
-                    counts.entries_in += 1;
-                    by_source[input] += 1;
-                    self.by_source[input].entries_in += 1;
-                    if timeline {
-                        before.push((input, position, row(&self.sources[input], &record)));
-                    }
-                    clinical.push(Entry { input, record });
-                }
-            }
-        }
-        let resolution = self.identities.resolve_key(key);
-        let mut parcel = None;
-        if let Resolution::HeldBack { conflict, .. } = &resolution {
-            counts.held_back = counts.entries_in;
-            for (input, n) in by_source.iter().enumerate() {
-                self.by_source[input].held_back += n;
-            }
-            self.conflicts.push(Line {
-                source: masked(key),
-                text: format!(
-                    "{}; {} entries held back",
-                    conflict.describe(),
-                    counts.entries_in
-                ),
-            });
-        } else {
-            let mut out: Vec<(usize, Record)> = Vec::new();
-            let primary = match merge_persons(key, persons) {
-                Some((input, Record::Person(person))) => {
-                    let primary = person.identifiers.first().cloned();
-                    out.push((input, Record::Person(person)));
-                    primary
-                }
-                _ => None,
-            };
-            out.extend(placements);
-            let mut placed = merge::merge_pupil(clinical);
-            // One journal, filed under the pupil's current identifier; the
-            // source references keep what each source called them.
-            if let Some(primary) = &primary {
-                for (_, record) in &mut out {
-                    set_subject(record, primary);
-                }
-                for p in &mut placed {
-                    set_subject(&mut p.record, primary);
-                }
-            }
-            let mut after = Vec::new();
-            let first_clinical = out.len();
-            for Placed {
-                input,
-                record,
-                copies,
-            } in placed
-            {
-                for (copy_input, _) in &copies {
-                    counts.merged_copies += 1;
-                    self.by_source[*copy_input].merged_copies += 1;
-                    *self.copies += 1;
-                }
-                if let Record::JournalEntry(note) = &record {
-                    counts.withheld_parts += note.withheld.len() as u64;
-                    self.by_source[input].withheld_parts += note.withheld.len() as u64;
-                    if note.patient_block {
-                        counts.blocked += 1;
-                        self.by_source[input].blocked += 1;
-                    }
-                }
-                if timeline {
-                    after.push(row(&self.sources[input], &record));
-                }
-                out.push((input, record));
-            }
-            let (inputs, records) = out.into_iter().unzip();
-            parcel = Some(Parcel {
-                pupil: Some(self.pupils.len()),
-                inputs,
-                records,
-                entries_from: first_clinical,
-            });
-            if timeline {
-                before.sort_by_key(|(input, position, _)| (*input, *position));
-                *self.timeline = Some(Timeline {
-                    pupil: masked(key),
-                    before: before.into_iter().map(|(_, _, r)| r).collect(),
-                    after,
-                });
-            }
-        }
-        self.pupils.push(PupilReport {
-            pupil: masked(key),
-            reference: reference(key),
-            counts,
-            entries_in_by_source: by_source,
-        });
-        Ok(parcel)
-    }
-}
-
-/// The writing thread: sends each parcel to the target and counts what
-/// it answers. Stops at the first answer that the job cannot go on.
-/// The records sent go back to the merging thread, which made them: freeing
-/// them there keeps the allocator's work off this thread.
-fn deliver(
-    sink: &mut dyn Sink,
-    sources: &[String],
-    parcels: &Receiver<Parcel>,
-    back: &Sender<Vec<Record>>,
-) -> Result<Delivered, Failure> {
-    let mut delivered = Delivered {
-        by_source: vec![(0, 0); sources.len()],
-        ..Delivered::default()
-    };
-    for parcel in parcels {
-        let entries = send(sink, sources, &parcel, &mut delivered.refusals)?;
-        if let Some(pupil) = parcel.pupil
-            && delivered.by_pupil.len() <= pupil
-        {
-            delivered.by_pupil.resize(pupil + 1, (0, 0));
-        }
-        for (input, sent) in entries {
-            let tally = |counts: &mut (u64, u64)| {
-                if sent {
-                    counts.0 += 1;
-                } else {
-                    counts.1 += 1;
-                }
-            };
-            tally(&mut delivered.by_source[input]);
-            if let Some(pupil) = parcel.pupil {
-                tally(&mut delivered.by_pupil[pupil]);
-            }
-        }
-        // Gone only when the merge has stopped; then dropping here is fine.
-        let _ = back.send(parcel.records);
-    }
-    Ok(delivered)
-}
-
-/// Sends a parcel to the target; returns (input, delivered) for each of
-/// its entries, and adds the records it refused to `refusals`.
-fn send(
-    sink: &mut dyn Sink,
-    sources: &[String],
-    parcel: &Parcel,
-    refusals: &mut Vec<Line>,
-) -> Result<Vec<(usize, bool)>, Failure> {
-    let Parcel {
-        inputs,
-        records,
-        entries_from,
-        ..
-    } = parcel;
-    let answers = sink.send(records);
-    let mut entries = Vec::new();
-    for (i, answer) in answers.into_iter().enumerate() {
-        let delivered = match answer {
-            Delivery::Delivered => true,
-            Delivery::Permanent(reason) => {
-                refusals.push(Line {
-                    source: sources[inputs[i]].clone(),
-                    text: format!(
-                        "{} {}: {reason}",
-                        records[i].type_name(),
-                        describe(&records[i])
-                    ),
-                });
-                false
-            }
-            Delivery::Retryable(reason) => return Err(Failure::Job(reason)),
-        };
-        if i >= *entries_from {
-            entries.push((inputs[i], delivered));
-        }
-    }
-    Ok(entries)
-}
-
-/// One person record for a pupil from what every source says: the record
-/// whose first identifier is the pupil's key, else the first, with every
-/// identifier, guardian, address and contact detail of the others added,
-/// and the strictest security marking.
-fn merge_persons(key: &str, persons: Vec<(usize, Record)>) -> Option<(usize, Record)> {
-    let mut persons: Vec<(usize, Person)> = persons
-        .into_iter()
-        .filter_map(|(i, r)| match r {
-            Record::Person(p) => Some((i, p)),
-            _ => None,
-        })
-        .collect();
-    let primary = persons
-        .iter()
-        .position(|(_, p)| {
-            p.identifiers
-                .first()
-                .is_some_and(|id| identity::key_of(id) == key)
-        })
-        .unwrap_or(0);
-    if persons.is_empty() {
-        return None;
-    }
-    let (input, mut person) = persons.swap_remove(primary);
-    for (_, other) in persons {
-        for id in other.identifiers {
-            if !person.identifiers.contains(&id) {
-                person.identifiers.push(id);
-            }
-        }
-        for guardian in other.guardians {
-            if !person.guardians.contains(&guardian) {
-                person.guardians.push(guardian);
-            }
-        }
-        for address in other.addresses {
-            if !person.addresses.contains(&address) {
-                person.addresses.push(address);
-            }
-        }
-        for telecom in other.telecom {
-            if !person.telecom.contains(&telecom) {
-                person.telecom.push(telecom);
-            }
-        }
-        if marking_rank(other.security_marking) > marking_rank(person.security_marking) {
-            person.security_marking = other.security_marking;
-        }
-        person.birth_date = person.birth_date.or(other.birth_date);
-        person.sex = person.sex.or(other.sex);
-        person.municipality_code = person.municipality_code.or(other.municipality_code);
-    }
-    // The identifier the journal is filed under comes first.
-    if let Some(at) = person
-        .identifiers
-        .iter()
-        .position(|id| identity::key_of(id) == key)
-    {
-        let id = person.identifiers.remove(at);
-        person.identifiers.insert(0, id);
-    }
-    if person.security_marking.is_protected() {
-        person.addresses.clear();
-        person.telecom.clear();
-    }
-    Some((input, Record::Person(person)))
-}
-
-/// Files a record under `id` (a pupil's records may name them by an older
-/// identifier, e.g. a samordningsnummer since replaced).
-fn set_subject(record: &mut Record, id: &Identifier) {
-    let subject = match record {
-        Record::Person(_) | Record::Organisation(_) => return,
-        Record::Placement(r) => &mut r.pupil,
-        Record::Grade(r) => &mut r.pupil,
-        Record::Absence(r) => &mut r.pupil,
-        Record::Attendance(r) => &mut r.pupil,
-        Record::Contact(r) => &mut r.patient,
-        Record::JournalEntry(r) => &mut r.patient,
-        Record::Measurement(r) => &mut r.patient,
-        Record::Immunization(r) => &mut r.patient,
-        Record::Consent(r) => &mut r.patient,
-        Record::SurveyResponse(r) => &mut r.respondent,
-    };
-    subject.clone_from(id);
-}
-
-fn marking_rank(marking: brygga_mapping::model::SecurityMarking) -> u8 {
-    use brygga_mapping::model::SecurityMarking;
-    match marking {
-        SecurityMarking::None => 0,
-        SecurityMarking::Sekretessmarkering => 1,
-        SecurityMarking::SkyddadFolkbokforing => 2,
-    }
-}
-
-/// A pupil key as the report shows it: the number masked.
-fn masked(key: &str) -> String {
-    match key.split_once(':') {
-        Some((kind, value))
-            if value.len() == 12 && value.bytes().all(|b| b.is_ascii_alphanumeric()) =>
-        {
-            format!("{kind} {}-****", &value[..8])
-        }
-        _ => key.to_owned(),
-    }
-}
-
-/// A short stable reference for a pupil key.
-fn reference(key: &str) -> String {
-    let digest = Sha256::digest(key.as_bytes());
-    digest.iter().take(5).map(|b| format!("{b:02x}")).collect()
-}
-
-/// What a report line names a record by: its source reference.
-fn describe(record: &Record) -> String {
-    merge::source_of(record).map_or_else(String::new, |s| {
-        format!("{} {} v{}", s.system, s.record_id, s.version)
-    })
-}
-
-fn row(source: &str, record: &Record) -> TimelineRow {
-    let (time, status) = match record {
-        Record::JournalEntry(r) => (r.event_time.to_string(), format!("{:?}", r.status)),
-        Record::Contact(r) => (r.start.to_string(), String::new()),
-        Record::Measurement(r) => (r.time.to_string(), String::new()),
-        Record::Immunization(r) => (r.time.to_string(), format!("{:?}", r.status)),
-        Record::Consent(r) => (r.recorded.to_string(), String::new()),
-        _ => (String::new(), String::new()),
-    };
-    TimelineRow {
-        source: source.to_owned(),
-        time,
-        kind: record.type_name().to_owned(),
-        record: describe(record),
-        status,
-    }
-}
-
-/// A progress bar on a terminal; log lines every ten seconds otherwise.
+/// A progress bar with rate and ETA on a terminal; structured log lines
+/// every ten seconds otherwise.
+///
+/// Each stage counts what tells how far it is: the sort the bytes read
+/// from the sources (records vary in size, files do not change), the
+/// merge the records taken from the sorted runs, whose number the sort
+/// knows.
 struct Progress {
     bar: Option<ProgressBar>,
     started: Instant,
-    count: std::cell::Cell<u64>,
-    last_log: std::cell::Cell<Instant>,
-    stage: std::cell::RefCell<String>,
+    ticks: Cell<u64>,
+    last_log: Cell<Instant>,
+    stage: RefCell<Stage>,
+}
+
+struct Stage {
+    name: String,
+    started: Instant,
+    /// Where the stage ends, when known.
+    total: Option<u64>,
+    /// Bytes read, when the stage counts them rather than records.
+    bytes: Option<Arc<AtomicU64>>,
 }
 
 impl Progress {
     fn new() -> Self {
-        let bar = io::stderr().is_terminal().then(|| {
-            let bar = ProgressBar::new_spinner();
-            if let Ok(style) =
-                ProgressStyle::with_template("{spinner} {msg}: {pos} records, {per_sec}, {elapsed}")
-            {
-                bar.set_style(style);
-            }
-            bar
-        });
         Progress {
-            bar,
+            bar: io::stderr().is_terminal().then(ProgressBar::new_spinner),
             started: Instant::now(),
-            count: std::cell::Cell::new(0),
-            last_log: std::cell::Cell::new(Instant::now()),
-            stage: std::cell::RefCell::new(String::new()),
+            ticks: Cell::new(0),
+            last_log: Cell::new(Instant::now()),
+            stage: RefCell::new(Stage {
+                name: String::new(),
+                started: Instant::now(),
+                total: None,
+                bytes: None,
+            }),
         }
     }
 
+    /// Starts a stage that ends at `total` records, or bytes when `bytes`
+    /// counts them; without a total the bar only spins.
+    fn stage(&self, name: &str, total: Option<u64>, bytes: Option<Arc<AtomicU64>>) {
+        let template = match (total, &bytes) {
+            (None, _) => "{spinner} {msg}: {pos} records, {per_sec}, {elapsed}",
+            (Some(_), Some(_)) => {
+                "{spinner} {msg} [{wide_bar}] {percent}% {binary_bytes_per_sec}, ETA {eta}"
+            }
+            (Some(_), None) => {
+                "{spinner} {msg} [{wide_bar}] {pos}/{len} records, {per_sec}, ETA {eta}"
+            }
+        };
+        if let Some(bar) = &self.bar {
+            bar.reset();
+            if let Ok(style) = ProgressStyle::with_template(template) {
+                bar.set_style(style);
+            }
+            match total {
+                Some(total) => bar.set_length(total),
+                None => bar.unset_length(),
+            }
+        }
+        self.ticks.set(0);
+        *self.stage.borrow_mut() = Stage {
+            name: String::new(),
+            started: Instant::now(),
+            total,
+            bytes,
+        };
+        self.update();
+        self.message(name);
+    }
+
+    /// Names what the stage is doing now.
     fn message(&self, text: &str) {
-        *self.stage.borrow_mut() = text.to_owned();
+        self.stage.borrow_mut().name = text.to_owned();
         match &self.bar {
             Some(bar) => bar.set_message(text.to_owned()),
             None => tracing::info!(stage = text, "migrate"),
@@ -1462,25 +842,51 @@ impl Progress {
     }
 
     fn tick(&self) {
-        let n = self.count.get() + 1;
-        self.count.set(n);
-        if !n.is_multiple_of(4096) {
+        let n = self.ticks.get() + 1;
+        self.ticks.set(n);
+        if n.is_multiple_of(4096) {
+            self.update();
+        }
+    }
+
+    fn update(&self) {
+        let stage = self.stage.borrow();
+        let done = stage
+            .bytes
+            .as_ref()
+            .map_or(self.ticks.get(), |bytes| bytes.load(Ordering::Relaxed));
+        let done = stage.total.map_or(done, |total| done.min(total));
+        if let Some(bar) = &self.bar {
+            bar.set_position(done);
             return;
         }
-        match &self.bar {
-            Some(bar) => bar.set_position(n),
-            None => {
-                if self.last_log.get().elapsed() >= Duration::from_secs(10) {
-                    self.last_log.set(Instant::now());
-                    let seconds = self.started.elapsed().as_secs_f64().max(0.001);
-                    tracing::info!(
-                        stage = %self.stage.borrow(),
-                        records = n,
-                        per_second = (n as f64 / seconds) as u64,
-                        "migrate progress"
-                    );
-                }
-            }
+        if self.last_log.get().elapsed() < Duration::from_secs(10) {
+            return;
+        }
+        self.last_log.set(Instant::now());
+        let seconds = stage.started.elapsed().as_secs_f64().max(0.001);
+        let unit = if stage.bytes.is_some() {
+            "bytes"
+        } else {
+            "records"
+        };
+        match stage.total.filter(|_| done > 0) {
+            Some(total) => tracing::info!(
+                stage = %stage.name,
+                done,
+                total,
+                unit,
+                per_second = (done as f64 / seconds) as u64,
+                eta_seconds = (seconds * (total - done) as f64 / done as f64).ceil() as u64,
+                "migrate progress"
+            ),
+            None => tracing::info!(
+                stage = %stage.name,
+                done,
+                unit,
+                per_second = (done as f64 / seconds) as u64,
+                "migrate progress"
+            ),
         }
     }
 

@@ -15,9 +15,10 @@
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 
 use std::fs::File;
-use std::io::{BufRead, BufReader};
+use std::io::{BufRead, BufReader, Read};
 
 use brygga_adapters::fhir::FHIR_NDJSON;
 use brygga_adapters::{Decoder, Format, registry};
@@ -57,16 +58,40 @@ impl Input {
     }
 
     /// A decoder over the whole input: the file, or every patient on the
-    /// server with their notes, measurements and vaccinations.
-    pub fn decoder(&self) -> Result<Box<dyn Decoder>, Failure> {
+    /// server with their notes, measurements and vaccinations. The bytes
+    /// it reads from a file are added to `read` (for the progress bar).
+    pub fn decoder(&self, read: Arc<AtomicU64>) -> Result<Box<dyn Decoder>, Failure> {
         if let Some(config) = &self.server {
             let source = RestSource::new(config, Vec::new())
                 .map_err(|e| Failure::Usage(format!("{}: {e}", self.path.display())))?;
             return Ok(Box::new(source));
         }
         let file = File::open(&self.path).map_err(|e| Failure::io(&self.path, e))?;
+        let file = Counted { inner: file, read };
         let reader: Box<dyn BufRead + Send> = Box::new(BufReader::with_capacity(256 * 1024, file));
         Ok(self.format.decoder(reader, self.profile.clone()))
+    }
+
+    /// The input's size in bytes, when it is a file.
+    pub fn size(&self) -> Option<u64> {
+        match self.server {
+            Some(_) => None,
+            None => std::fs::metadata(&self.path).ok().map(|m| m.len()),
+        }
+    }
+}
+
+/// A reader that adds what it reads to a shared count.
+struct Counted<R> {
+    inner: R,
+    read: Arc<AtomicU64>,
+}
+
+impl<R: Read> Read for Counted<R> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        self.read.fetch_add(n as u64, Ordering::Relaxed);
+        Ok(n)
     }
 }
 
