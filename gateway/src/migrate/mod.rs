@@ -339,7 +339,10 @@ fn sort_sources(
     let read = Arc::new(AtomicU64::new(
         sizes.as_ref().map_or(0, |s| s.iter().take(from.0).sum()),
     ));
-    progress.stage("sorting", sizes.map(|s| s.iter().sum()), Some(read.clone()));
+    // Bytes tell how far the sort is only when every source's size is
+    // known (a FHIR server's is not): then records are counted instead.
+    let total: Option<u64> = sizes.map(|s| s.iter().sum());
+    progress.stage("sorting", total, total.map(|_| read.clone()));
     std::thread::scope(|scope| {
         let (to, items) = sync_channel(READ_BATCHES_WAITING);
         let read = &read;
