@@ -387,8 +387,8 @@ mod tests {
         n
     }
 
-    /// Sorts as the external sort would, then merges.
-    fn run(notes: Vec<(usize, JournalEntry)>) -> Vec<(String, u32, usize)> {
+    /// The notes as entries in the order the external sort gives them.
+    fn sorted(notes: Vec<(usize, JournalEntry)>) -> Vec<Entry> {
         let mut keyed: Vec<(Vec<u8>, Entry)> = notes
             .into_iter()
             .map(|(input, n)| {
@@ -399,7 +399,12 @@ mod tests {
             })
             .collect();
         keyed.sort_by(|a, b| a.0.cmp(&b.0));
-        merge_pupil(keyed.into_iter().map(|(_, e)| e).collect())
+        keyed.into_iter().map(|(_, e)| e).collect()
+    }
+
+    /// Sorts as the external sort would, then merges.
+    fn run(notes: Vec<(usize, JournalEntry)>) -> Vec<(String, u32, usize)> {
+        merge_pupil(sorted(notes))
             .into_iter()
             .map(|p| match p.record {
                 Record::JournalEntry(n) => (n.source.record_id, n.source.version, p.copies.len()),
@@ -486,17 +491,7 @@ mod tests {
             "later export, corrected",
         );
         let written = |sources: Vec<(usize, JournalEntry)>| {
-            let mut keyed: Vec<(Vec<u8>, Entry)> = sources
-                .into_iter()
-                .map(|(input, n)| {
-                    let record = Record::JournalEntry(n);
-                    let mut key = Vec::new();
-                    order_key(&record, &mut key).expect("clinical");
-                    (key, Entry { input, record })
-                })
-                .collect();
-            keyed.sort_by(|a, b| a.0.cmp(&b.0));
-            let mut entries: Vec<Entry> = keyed.into_iter().map(|(_, e)| e).collect();
+            let mut entries = sorted(sources);
             let conflicting = take_conflicting(&mut entries);
             let written: Vec<Record> = merge_pupil(entries).into_iter().map(|p| p.record).collect();
             (written, conflicting)
