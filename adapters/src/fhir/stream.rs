@@ -31,6 +31,7 @@ use std::fs::File;
 use std::io::{self, BufRead, BufWriter, Write};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 
 use brygga_mapping::id::Identifier;
 use brygga_mapping::model::Record;
@@ -420,69 +421,54 @@ impl FhirEncoder {
     /// is which referenced resources are already written.
     fn write_prepared(&mut self, group: PreparedGroup) -> io::Result<()> {
         let PreparedGroup { bytes, parts, .. } = group;
-        if let Output::Bundles(_) = self.output {
-            let mut line = std::mem::take(&mut self.line);
-            line.clear();
-            line.extend_from_slice(BUNDLE_START);
-            let mut start = 0;
-            let mut first = true;
-            for part in parts {
-                let Part::Bytes {
-                    referenced,
-                    organisation,
-                    end,
-                    ..
-                } = part
-                else {
-                    continue;
-                };
-                let entry = &bytes[start..end];
-                start = end;
-                match organisation {
-                    Some(id) if referenced && self.organisations.contains(&id) => continue,
-                    Some(id) if !referenced => {
-                        self.organisations.insert(id);
-                    }
-                    _ => {}
+        let bundles = matches!(self.output, Output::Bundles(_));
+        let mut line = std::mem::take(&mut self.line);
+        line.clear();
+        line.extend_from_slice(BUNDLE_START);
+        let mut first = true;
+        let mut start = 0;
+        let mut written = Ok(());
+        for Part {
+            type_name,
+            referenced,
+            organisation,
+            end,
+        } in parts
+        {
+            let part = &bytes[start..end];
+            start = end;
+            match (&referenced, organisation) {
+                (Some(_), Some(id)) if self.organisations.contains(&id) => continue,
+                (None, Some(id)) => {
+                    self.organisations.insert(id);
                 }
+                _ => {}
+            }
+            if bundles {
                 if !std::mem::take(&mut first) {
                     line.push(b',');
                 }
-                line.extend_from_slice(entry);
+                line.extend_from_slice(part);
+                continue;
             }
+            if let Some(key) = referenced
+                && !self.written.insert(key)
+            {
+                continue;
+            }
+            written = self.write_bytes(type_name, part);
+            if written.is_err() {
+                break;
+            }
+        }
+        if bundles && written.is_ok() {
             line.extend_from_slice(BUNDLE_END);
-            let written = match &mut self.output {
-                Output::Bundles(out) => out.write_all(&line),
-                _ => Ok(()),
-            };
-            self.line = line;
-            return written;
-        }
-        let mut start = 0;
-        for part in parts {
-            match part {
-                Part::Referenced(resource) => {
-                    if self.keep_referenced(&resource)
-                        && self.written.insert(resource_key(&resource))
-                    {
-                        self.write_line(&resource)?;
-                    }
-                }
-                Part::Bytes {
-                    type_name,
-                    organisation,
-                    end,
-                    ..
-                } => {
-                    if let Some(id) = organisation {
-                        self.organisations.insert(id);
-                    }
-                    self.write_bytes(type_name, &bytes[start..end])?;
-                    start = end;
-                }
+            if let Output::Bundles(out) = &mut self.output {
+                written = out.write_all(&line);
             }
         }
-        Ok(())
+        self.line = line;
+        written
     }
 }
 
@@ -502,6 +488,10 @@ const BUNDLE_END: &[u8] = b"]}\n";
 struct FhirPreparer {
     profile: WriteProfile,
     bundles: bool,
+    /// The most bytes per record a group has needed so far: a group's
+    /// buffer is sized from it, so it is seldom grown (and copied) while
+    /// filling.
+    bytes_per_record: AtomicUsize,
 }
 
 /// A group as [`FhirPreparer`] leaves it.
@@ -515,21 +505,18 @@ pub(super) struct PreparedGroup {
     parts: Vec<Part>,
 }
 
+/// One serialised line or Bundle entry of a [`PreparedGroup`], from the
+/// previous part's end to `end`.
 #[derive(Debug)]
-enum Part {
-    /// NDJSON: a resource a record refers to, written unless it already is
-    /// (which only the encoder knows).
-    Referenced(Box<Resource>),
-    /// A serialised line or Bundle entry, from the previous part's end to
-    /// `end`. `organisation` is the id of an Organization: one from an
-    /// organisation record is noted, a referenced one left out of a Bundle
-    /// when such a record wrote it.
-    Bytes {
-        type_name: &'static str,
-        referenced: bool,
-        organisation: Option<String>,
-        end: usize,
-    },
+struct Part {
+    type_name: &'static str,
+    /// `Type/id` of a resource a record refers to: written only if the
+    /// encoder has not written it yet (which only the encoder knows).
+    referenced: Option<String>,
+    /// The id of an Organization: one from an organisation record is
+    /// noted, a referenced one left out when such a record wrote it.
+    organisation: Option<String>,
+    end: usize,
 }
 
 impl FhirPreparer {
@@ -547,24 +534,30 @@ impl FhirPreparer {
             }
         }
         arrange(&mut items, self.profile);
+        let per_record = self.bytes_per_record.load(Ordering::Relaxed);
         let mut group = PreparedGroup {
             key,
             refused,
-            bytes: Vec::with_capacity(items.len() * 2048),
+            bytes: Vec::with_capacity(items.len() * per_record),
             parts: Vec::with_capacity(items.len() * 3),
         };
-        let mut in_bundle = HashSet::new();
+        // A resource referred to twice in the group is written (or left
+        // out) once: the encoder would skip the later ones.
+        let mut in_group = HashSet::new();
         for item in items {
             for referenced in item.referenced {
-                if !self.bundles {
-                    group.parts.push(Part::Referenced(Box::new(referenced)));
-                } else if in_bundle.insert(resource_key(&referenced)) {
-                    group.push(referenced, true, true);
+                let resource_key = resource_key(&referenced);
+                if in_group.insert(resource_key.clone()) {
+                    group.push(referenced, Some(resource_key), self.bundles);
                 }
             }
             for resource in item.resources {
-                group.push(resource, false, self.bundles);
+                group.push(resource, None, self.bundles);
             }
+        }
+        if !batch.is_empty() {
+            let needed = group.bytes.len().div_ceil(batch.len());
+            self.bytes_per_record.fetch_max(needed, Ordering::Relaxed);
         }
         Some(group)
     }
@@ -572,7 +565,7 @@ impl FhirPreparer {
 
 impl PreparedGroup {
     /// Serialises `resource` as the next line, or Bundle entry.
-    fn push(&mut self, resource: Resource, referenced: bool, entry: bool) {
+    fn push(&mut self, resource: Resource, referenced: Option<String>, entry: bool) {
         let type_name = resource.type_name();
         let organisation = match &resource {
             Resource::Organization(o) => Some(o.id.clone()),
@@ -584,7 +577,7 @@ impl PreparedGroup {
             write_json(&resource, &mut self.bytes);
             self.bytes.push(b'\n');
         }
-        self.parts.push(Part::Bytes {
+        self.parts.push(Part {
             type_name,
             referenced,
             organisation,
@@ -607,6 +600,7 @@ impl Encoder for FhirEncoder {
         Some(Arc::new(FhirPreparer {
             profile: self.profile,
             bundles: matches!(self.output, Output::Bundles(_)),
+            bytes_per_record: AtomicUsize::new(2048),
         }))
     }
 

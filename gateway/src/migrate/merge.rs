@@ -203,8 +203,9 @@ pub fn merge_pupil(entries: Vec<Entry>) -> Vec<Placed> {
             placed[first].copies.push((entry.input, source.clone()));
             continue;
         }
-        if let Record::JournalEntry(note) = &entry.record {
-            let key = CopyKey::of(note);
+        if let Record::JournalEntry(note) = &entry.record
+            && let Some(key) = CopyKey::of(note)
+        {
             match seen.get(&key) {
                 Some(&first)
                     if source_system_of(&placed[first].record) != Some(&note.source.system) =>
@@ -311,23 +312,22 @@ fn supersedes(record: &Record) -> Option<&SourceRef> {
 /// What makes two notes copies of one: the times of care and writing, the
 /// author, the note type and the content, serialised once.
 #[derive(Debug, PartialEq, Eq, Hash)]
-struct CopyKey(String);
+struct CopyKey(Vec<u8>);
 
 impl CopyKey {
-    fn of(note: &JournalEntry) -> CopyKey {
-        let author = note
-            .author
-            .as_ref()
-            .map(|a| (a.hsa_id.map(|h| h.to_string()), a.name.clone()));
-        let key = serde_json::json!([
-            note.event_time,
-            note.author_time,
+    fn of(note: &JournalEntry) -> Option<CopyKey> {
+        let author = note.author.as_ref().map(|a| (a.hsa_id, &a.name));
+        let key = (
+            &note.event_time,
+            &note.author_time,
             author,
-            note.note_type.code,
-            note.content,
-            note.status,
-        ]);
-        CopyKey(key.to_string())
+            &note.note_type.code,
+            &note.content,
+            &note.status,
+        );
+        // Serialising plain values into memory does not fail; a note that
+        // did would simply not be taken for a copy of another.
+        serde_json::to_vec(&key).ok().map(CopyKey)
     }
 }
 
