@@ -645,8 +645,10 @@ macro_rules! run_encoding {
 
         fn decode_record(bytes: &[u8]) -> Option<Record> {
             let (&tag, json) = bytes.split_first()?;
+            // UTF-8 checked once for the record, not string by string.
+            let json = std::str::from_utf8(json).ok()?;
             match tag {
-                $($tag => serde_json::from_slice(json).ok().map(Record::$variant),)*
+                $($tag => serde_json::from_str(json).ok().map(Record::$variant),)*
                 _ => None,
             }
         }
