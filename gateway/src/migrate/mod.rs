@@ -98,6 +98,10 @@ struct SortCheckpoint {
     persons: Vec<u64>,
     /// Set when every source has been read and the last run spilled.
     done: bool,
+    /// Runs made by merging others ([`bound_runs`]) so far: numbers their
+    /// names.
+    #[serde(default)]
+    merged: u32,
 }
 
 /// Runs a migration to the end, resuming whatever an earlier run of the
@@ -157,14 +161,22 @@ pub fn run(plan: Plan) -> Result<Outcome, Failure> {
         .and_then(|v| serde_json::from_value::<SortCheckpoint>(v.clone()).ok())
         .filter(|s| s.layout == RUN_LAYOUT && s.read.len() == plan.sources.len())
         .unwrap_or_else(fresh);
+    let commit = |batch: &Batch| {
+        runtime
+            .block_on(store.commit(job_id, batch))
+            .map(|_| ())
+            .map_err(store_failure)
+    };
     if !sorted.done {
-        sort_sources(&plan, &work, &mut sorted, &progress, |batch| {
-            runtime
-                .block_on(store.commit(job_id, batch))
-                .map(|_| ())
-                .map_err(store_failure)
-        })?;
+        sort_sources(&plan, &work, &mut sorted, &progress, commit)?;
     }
+    bound_runs(
+        &work,
+        &mut sorted,
+        fan_in(plan.memory_mib),
+        &progress,
+        commit,
+    )?;
 
     // Pass 2: identities, records re-filed under them, merge and write.
     let runs: Vec<PathBuf> = sorted.runs.iter().map(|r| work.join(r)).collect();
@@ -524,9 +536,90 @@ impl Runs<'_> {
     }
 }
 
-/// The sort's buffers under a memory budget of `memory_mib`: half of it.
+/// What the program takes whatever the memory budget (MiB): its code, the
+/// threads' stacks and allocator caches, the target's output buffers.
+const FIXED_MIB: u64 = 24;
+/// The most runs one merge reads at once, whatever the budget: each is an
+/// open file.
+const MAX_FAN_IN: usize = 512;
+
+/// The budget (MiB) left for the job's own buffers under `memory_mib`.
+fn working_mib(memory_mib: u64) -> u64 {
+    memory_mib.saturating_sub(FIXED_MIB).max(16)
+}
+
+/// The sort's buffers under a memory budget of `memory_mib`: half of what
+/// the program leaves.
 fn sort_budget(memory_mib: u64) -> usize {
-    usize::try_from(memory_mib * 1024 * 1024 / 2).unwrap_or(usize::MAX)
+    usize::try_from(working_mib(memory_mib) * 1024 * 1024 / 2).unwrap_or(usize::MAX)
+}
+
+/// How many runs one merge may read at once under `memory_mib`: their
+/// read buffers take at most a quarter of what the program leaves.
+fn fan_in(memory_mib: u64) -> usize {
+    let buffers = working_mib(memory_mib) * 1024 * 1024 / 4 / sort::MERGE_BUFFER_BYTES as u64;
+    usize::try_from(buffers)
+        .unwrap_or(MAX_FAN_IN)
+        .clamp(2, MAX_FAN_IN)
+}
+
+/// Merges runs, a group at a time, until at most `fan_in` are left, so the
+/// final merge's read buffers stay within the budget however long the
+/// history. Each merged run takes the place of its group (their person
+/// records joined in order, so identities resolve as before) and is
+/// checkpointed before the group is removed: a job killed here resumes
+/// with either the group or the merged run.
+fn bound_runs(
+    work: &Path,
+    state: &mut SortCheckpoint,
+    fan_in: usize,
+    progress: &Progress,
+    mut commit: impl FnMut(&Batch) -> Result<(), Failure>,
+) -> Result<(), Failure> {
+    let mut at = 0;
+    while state.runs.len() > fan_in {
+        if at + 1 >= state.runs.len() {
+            at = 0;
+        }
+        // Just enough runs to come down to `fan_in`, at most `fan_in`.
+        let take = fan_in
+            .min(state.runs.len() - fan_in + 1)
+            .min(state.runs.len() - at);
+        progress.message(&format!(
+            "merging {take} of {} sort runs (at most {fan_in} are read at once)",
+            state.runs.len()
+        ));
+        let group: Vec<PathBuf> = state.runs[at..at + take]
+            .iter()
+            .map(|r| work.join(r))
+            .collect();
+        let name = format!("runs/merged-{:06}.bin", state.merged);
+        let into = work.join(&name);
+        sort::merge_runs(&group, &into).map_err(|e| Failure::io(&into, e))?;
+        join_persons(&group, &persons_path(&into))?;
+        state.runs.splice(at..at + take, [name]);
+        state.merged += 1;
+        checkpoint(state, &mut Vec::new(), &mut commit)?;
+        for run in &group {
+            // Left-over files only take disk until the job ends and its
+            // work directory is removed.
+            let _ = fs::remove_file(run);
+            let _ = fs::remove_file(persons_path(run));
+        }
+        at += 1;
+    }
+    Ok(())
+}
+
+/// Writes the person records of `runs`, in order, to `into`, synced.
+fn join_persons(runs: &[PathBuf], into: &Path) -> Result<(), Failure> {
+    let mut out = File::create(into).map_err(|e| Failure::io(into, e))?;
+    for run in runs {
+        let path = persons_path(run);
+        let mut file = File::open(&path).map_err(|e| Failure::io(&path, e))?;
+        io::copy(&mut file, &mut out).map_err(|e| Failure::io(into, e))?;
+    }
+    out.sync_all().map_err(|e| Failure::io(into, e))
 }
 
 /// The order number of a source's item: sources in the order given, each
@@ -926,6 +1019,112 @@ mod tests {
         NdjsonReader::new(BufReader::new(file))
             .map(|r| r.expect("canonical record"))
             .collect()
+    }
+
+    /// Runs of pairs whose keys repeat across runs, each with a persons
+    /// file naming its run, as pass 1 leaves them.
+    fn many_runs(work: &Path) -> SortCheckpoint {
+        let mut sorter = Sorter::new(&work.join("runs"), 4_000, Vec::new()).expect("sorter");
+        let mut state = SortCheckpoint::default();
+        for i in 0..3_000u64 {
+            let key = (i * 7919 % 17).to_be_bytes();
+            if sorter.push(&key, i, &i.to_le_bytes()).expect("push") {
+                sorter.seal().expect("seal");
+            }
+        }
+        sorter.seal().expect("seal");
+        sorter.wait().expect("wait");
+        for (n, run) in sorter.runs().iter().enumerate() {
+            fs::write(persons_path(run), format!("person of run {n}\n")).expect("persons");
+            let name = run.strip_prefix(work).expect("in work");
+            state.runs.push(name.display().to_string());
+        }
+        state
+    }
+
+    /// (key, order, value) pairs in merge order.
+    type Pairs = Vec<(Vec<u8>, u64, Vec<u8>)>;
+
+    /// What the runs named in `state` hold: their pairs merged, and their
+    /// person records in order.
+    fn merged(work: &Path, state: &SortCheckpoint) -> (Pairs, String) {
+        let runs: Vec<PathBuf> = state.runs.iter().map(|r| work.join(r)).collect();
+        let mut merge = Merge::open(&runs).expect("merge");
+        let (mut k, mut v) = (Vec::new(), Vec::new());
+        let mut pairs = Vec::new();
+        while let Some(taken) = merge.next_into(&mut k, &mut v).expect("next") {
+            pairs.push((k.clone(), taken.order, v.clone()));
+        }
+        let persons = runs
+            .iter()
+            .map(|r| fs::read_to_string(persons_path(r)).expect("persons"))
+            .collect();
+        (pairs, persons)
+    }
+
+    #[test]
+    fn runs_beyond_the_fan_in_are_merged_first_and_nothing_changes_order() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let work = dir.path();
+        let mut state = many_runs(work);
+        let before = merged(work, &state);
+        assert!(state.runs.len() > 30, "{} runs", state.runs.len());
+        let mut commits = 0;
+        bound_runs(work, &mut state, 4, &Progress::new(), |_| {
+            commits += 1;
+            Ok(())
+        })
+        .expect("bound_runs");
+        assert!(state.runs.len() <= 4, "{:?}", state.runs);
+        assert_eq!(commits, state.merged);
+        assert_eq!(merged(work, &state), before);
+        // Only the runs named (and their person files) are left.
+        let left = fs::read_dir(work.join("runs")).expect("runs").count();
+        assert_eq!(left, 2 * state.runs.len());
+    }
+
+    #[test]
+    fn a_fan_in_pass_stopped_before_its_checkpoint_resumes_from_the_last_one() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let work = dir.path();
+        let mut state = many_runs(work);
+        let before = merged(work, &state);
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .expect("runtime");
+        let store = runtime
+            .block_on(Store::open_sqlite(&work.join("state.sqlite")))
+            .expect("store");
+        let job = runtime
+            .block_on(store.open_job(JobSpec {
+                kind: "migrate",
+                key: "fan-in",
+                plan: "fan-in",
+            }))
+            .expect("job")
+            .into_job();
+        // The store is gone at the third checkpoint, as if the job were
+        // killed there: it goes on from the last state the store holds.
+        let mut commits = 0;
+        let stopped = bound_runs(work, &mut state, 3, &Progress::new(), |batch| {
+            commits += 1;
+            if commits == 3 {
+                return Err(Failure::Job("stopped".into()));
+            }
+            runtime
+                .block_on(store.commit(job.id, batch))
+                .map(|_| ())
+                .map_err(store_failure)
+        });
+        assert!(stopped.is_err());
+        let checkpoints = runtime.block_on(store.checkpoints(job.id)).expect("read");
+        let mut stored: SortCheckpoint =
+            serde_json::from_value(checkpoints["sort"].clone()).expect("checkpoint");
+        assert_eq!(stored.merged, 2);
+        bound_runs(work, &mut stored, 3, &Progress::new(), |_| Ok(())).expect("resumed");
+        assert!(stored.runs.len() <= 3);
+        assert_eq!(merged(work, &stored), before);
     }
 
     #[test]

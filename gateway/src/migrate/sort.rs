@@ -26,7 +26,7 @@ use std::path::{Path, PathBuf};
 
 /// Buffer per run while merging: large enough for sequential disk reads,
 /// small enough that hundreds of runs stay within the memory budget.
-const MERGE_BUFFER_BYTES: usize = 128 * 1024;
+pub const MERGE_BUFFER_BYTES: usize = 128 * 1024;
 
 /// Where one pair sits in the arena.
 #[derive(Debug, Clone, Copy)]
@@ -59,13 +59,14 @@ impl Buffer {
         let file = File::create(path)?;
         let mut out = BufWriter::with_capacity(MERGE_BUFFER_BYTES, file);
         for slot in &self.index {
-            let mut header = [0u8; 16];
-            header[0..4].copy_from_slice(&slot.key_len.to_le_bytes());
-            header[4..8].copy_from_slice(&slot.value_len.to_le_bytes());
-            header[8..16].copy_from_slice(&slot.order.to_le_bytes());
-            out.write_all(&header)?;
-            let end = slot.start + slot.key_len as usize + slot.value_len as usize;
-            out.write_all(&self.arena[slot.start..end])?;
+            let key_end = slot.start + slot.key_len as usize;
+            let end = key_end + slot.value_len as usize;
+            write_pair(
+                &mut out,
+                &self.arena[slot.start..key_end],
+                slot.order,
+                &self.arena[key_end..end],
+            )?;
         }
         let file = out.into_inner().map_err(io::IntoInnerError::into_error)?;
         file.sync_all()?;
@@ -73,6 +74,46 @@ impl Buffer {
         self.index.clear();
         Ok(self)
     }
+}
+
+fn too_large() -> io::Error {
+    io::Error::new(
+        io::ErrorKind::InvalidInput,
+        "a sort key or value is larger than 4 GiB",
+    )
+}
+
+/// Writes one pair in the run format.
+fn write_pair(out: &mut impl Write, key: &[u8], order: u64, value: &[u8]) -> io::Result<()> {
+    let (Ok(key_len), Ok(value_len)) = (u32::try_from(key.len()), u32::try_from(value.len()))
+    else {
+        return Err(too_large());
+    };
+    let mut header = [0u8; 16];
+    header[0..4].copy_from_slice(&key_len.to_le_bytes());
+    header[4..8].copy_from_slice(&value_len.to_le_bytes());
+    header[8..16].copy_from_slice(&order.to_le_bytes());
+    out.write_all(&header)?;
+    out.write_all(key)?;
+    out.write_all(value)
+}
+
+/// Merges `runs` into one run at `into`, synced: what bounds how many runs
+/// a merge reads at once. Pairs keep their order numbers, so merging runs
+/// in any grouping gives the same final order. Written under a temporary
+/// name first, so `into` is whole or absent.
+pub fn merge_runs(runs: &[PathBuf], into: &Path) -> io::Result<()> {
+    let partial = into.with_extension("partial");
+    let file = File::create(&partial)?;
+    let mut out = BufWriter::with_capacity(MERGE_BUFFER_BYTES, file);
+    let mut merge = Merge::open(runs)?;
+    let (mut key, mut value) = (Vec::new(), Vec::new());
+    while let Some(taken) = merge.next_into(&mut key, &mut value)? {
+        write_pair(&mut out, &key, taken.order, &value)?;
+    }
+    let file = out.into_inner().map_err(io::IntoInnerError::into_error)?;
+    file.sync_all()?;
+    fs::rename(&partial, into)
 }
 
 /// What [`Sorter::seal`] did.
@@ -121,10 +162,7 @@ impl Sorter {
     pub fn push(&mut self, key: &[u8], order: u64, value: &[u8]) -> io::Result<bool> {
         let (Ok(key_len), Ok(value_len)) = (u32::try_from(key.len()), u32::try_from(value.len()))
         else {
-            return Err(io::Error::new(
-                io::ErrorKind::InvalidInput,
-                "a sort key or value is larger than 4 GiB",
-            ));
+            return Err(too_large());
         };
         let buffer = &mut self.filling;
         if buffer.arena.capacity() == 0 {
@@ -439,6 +477,47 @@ mod tests {
             expected.sort_by(|a, b| a.0.cmp(&b.0).then(a.1.cmp(&b.1)));
             prop_assert_eq!(sorted_by_merge(&pairs, budget, &restarts), expected);
         }
+    }
+
+    #[test]
+    fn runs_merged_in_groups_first_merge_as_the_runs_themselves() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let mut sorter = Sorter::new(dir.path(), 2_000, Vec::new()).expect("sorter");
+        // Keys repeat across runs, so the order numbers decide ties.
+        let pairs: Vec<(Vec<u8>, Vec<u8>)> = (0..2_000u32)
+            .map(|i| {
+                (
+                    (i * 7919 % 13).to_be_bytes().to_vec(),
+                    i.to_le_bytes().to_vec(),
+                )
+            })
+            .collect();
+        push_all(
+            &mut sorter,
+            pairs.iter().enumerate().map(|(i, p)| (i as u64, p)),
+        );
+        let runs = sorter.runs().to_vec();
+        assert!(runs.len() > 10, "{} runs", runs.len());
+        let read = |runs: &[PathBuf]| {
+            let mut merge = Merge::open(runs).expect("merge");
+            let (mut k, mut v) = (Vec::new(), Vec::new());
+            let mut out = Vec::new();
+            while let Some(taken) = merge.next_into(&mut k, &mut v).expect("next") {
+                out.push((k.clone(), taken.order, v.clone()));
+            }
+            out
+        };
+        let direct = read(&runs);
+        assert_eq!(direct.len(), pairs.len());
+        let mut grouped = Vec::new();
+        for (n, group) in runs.chunks(4).enumerate() {
+            let into = dir.path().join(format!("merged-{n}.bin"));
+            merge_runs(group, &into).expect("merge_runs");
+            assert!(!into.with_extension("partial").exists());
+            grouped.push(into);
+        }
+        grouped.reverse();
+        assert_eq!(read(&grouped), direct);
     }
 
     #[test]

@@ -56,7 +56,7 @@ const MIB_PER_PUPIL_IN_FLIGHT: u64 = 8;
 /// under a memory budget of `memory_mib`: enough to keep every core busy,
 /// few enough to stay within the budget.
 fn in_flight(memory_mib: u64) -> usize {
-    usize::try_from(memory_mib / MIB_PER_PUPIL_IN_FLIGHT)
+    usize::try_from(super::working_mib(memory_mib) / MIB_PER_PUPIL_IN_FLIGHT)
         .unwrap_or(PUPILS_IN_FLIGHT)
         .clamp(4, PUPILS_IN_FLIGHT)
 }
