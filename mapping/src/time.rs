@@ -341,11 +341,71 @@ fn offset_text_len(offset: Offset) -> usize {
     if offset.seconds() % 60 == 0 { 6 } else { 9 }
 }
 
+impl ClinicalTime {
+    /// The [`Display`](fmt::Display) text, written digit by digit into
+    /// `buf`, for every time of years 0–9999 with a whole-minute offset
+    /// (all but historic ones); `None` for the others. Serialising and the
+    /// FHIR writer format several times per record, and the formatting
+    /// machinery costs more than the digits.
+    pub fn common_text<'b>(&self, buf: &'b mut [u8; 25]) -> Option<&'b str> {
+        fn two(buf: &mut [u8], at: usize, value: u32) {
+            buf[at] = b'0' + (value / 10 % 10) as u8;
+            buf[at + 1] = b'0' + (value % 10) as u8;
+        }
+        let (date, clock) = match self {
+            ClinicalTime::Date(date) => (*date, None),
+            ClinicalTime::DateTime(local) => {
+                let civil = local.civil();
+                (civil.date(), Some((civil, local.offset.seconds())))
+            }
+        };
+        let year = u32::try_from(date.year()).ok().filter(|y| *y <= 9999)?;
+        two(buf, 0, year / 100);
+        two(buf, 2, year % 100);
+        buf[4] = b'-';
+        two(buf, 5, date.month().unsigned_abs().into());
+        buf[7] = b'-';
+        two(buf, 8, date.day().unsigned_abs().into());
+        let mut len = 10;
+        if let Some((civil, offset)) = clock {
+            if offset % 60 != 0 {
+                return None;
+            }
+            buf[10] = b'T';
+            two(buf, 11, civil.hour().unsigned_abs().into());
+            buf[13] = b':';
+            two(buf, 14, civil.minute().unsigned_abs().into());
+            buf[16] = b':';
+            two(buf, 17, civil.second().unsigned_abs().into());
+            buf[19] = if offset < 0 { b'-' } else { b'+' };
+            let minutes = offset.unsigned_abs() / 60;
+            two(buf, 20, minutes / 60);
+            buf[22] = b':';
+            two(buf, 23, minutes % 60);
+            len = 25;
+        }
+        std::str::from_utf8(&buf[..len]).ok()
+    }
+}
+
 impl fmt::Display for ClinicalTime {
     /// `2019-05-14`, or RFC 3339 to the second with the Stockholm offset,
     /// `2019-10-27T02:30:00+02:00`.
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
+        match self.common_text(&mut [0; 25]) {
+            Some(text) => f.write_str(text),
+            None => General(self).fmt(f),
+        }
+    }
+}
+
+/// [`ClinicalTime`]'s text for any year and offset, through the formatting
+/// machinery.
+struct General<'a>(&'a ClinicalTime);
+
+impl fmt::Display for General<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self.0 {
             ClinicalTime::Date(d) => write_date(f, *d),
             ClinicalTime::DateTime(local) => {
                 let dt = local.civil();
@@ -377,7 +437,10 @@ fn write_date(f: &mut fmt::Formatter<'_>, d: Date) -> fmt::Result {
 
 impl Serialize for ClinicalTime {
     fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        serializer.collect_str(self)
+        match self.common_text(&mut [0; 25]) {
+            Some(text) => serializer.serialize_str(text),
+            None => serializer.collect_str(self),
+        }
     }
 }
 
@@ -997,6 +1060,29 @@ mod tests {
     }
 
     proptest! {
+        #[test]
+        fn the_digit_by_digit_text_is_the_general_text(
+            seconds in -70_000_000_000i64..253_000_000_000i64,
+            days in -800_000i32..2_900_000i32,
+        ) {
+            let instant = ClinicalTime::from_instant(Timestamp::from_second(seconds).unwrap());
+            let day = ClinicalTime::Date(date(1970, 1, 1).checked_add(jiff::Span::new().days(days)).unwrap());
+            for time in [instant, day] {
+                let general = General(&time).to_string();
+                match time.common_text(&mut [0; 25]) {
+                    Some(text) => prop_assert_eq!(text, general.as_str()),
+                    // Only years beyond 0–9999 and offsets with seconds
+                    // (Stockholm's local mean time, before 1879) are left
+                    // to the general text.
+                    None => prop_assert!(
+                        !(0..=9999).contains(&time.local_date().year()) || general.len() == 28,
+                        "{general}"
+                    ),
+                }
+                prop_assert_eq!(time.to_string(), general);
+            }
+        }
+
         #[test]
         fn the_common_forms_read_as_the_checked_reading_reads_them(
             input in "[0-9]{4}-[0-9]{2}-[0-9]{2}(T[0-2][0-9]:[0-6][0-9](:[0-6][0-9])?(Z|[+-][0-2][0-9]:[0-6][0-9]|[.,:+ a-z0-9]{0,4})?)?",

@@ -205,57 +205,23 @@ fn code(field: &str, value: &str) -> Result<String, String> {
 
 /// A FHIR `dateTime`: a date alone stays a date; a time has the Stockholm
 /// offset.
-///
-/// Written digit by digit rather than through `Display`: the FHIR writer
-/// formats several times per record, and within FHIR's years and whole-minute
-/// offsets the text is the same.
 pub fn date_time(field: &str, time: &ClinicalTime) -> Result<String, String> {
-    let (date, clock) = match time {
-        ClinicalTime::Date(date) => (*date, None),
-        ClinicalTime::DateTime(local) => {
-            let civil = local.civil();
-            (civil.date(), Some((civil, local.offset().seconds())))
-        }
+    if let Some(text) = time.common_text(&mut [0; 25])
+        && !text.starts_with("0000")
+    {
+        return Ok(text.to_owned());
+    }
+    let year = match time {
+        ClinicalTime::Date(date) => date.year(),
+        ClinicalTime::DateTime(local) => local.civil().year(),
     };
-    let year = date.year();
     if !(1..=9999).contains(&year) {
         return Err(format!("{field}: year {year} is outside FHIR's 0001–9999"));
     }
-    if let Some((_, offset)) = clock
-        && offset % 60 != 0
-    {
-        return Err(format!(
-            "{field}: the offset of {time} has seconds, which FHIR cannot write"
-        ));
-    }
-    let mut text = String::with_capacity(25);
-    let year = u32::from(year.unsigned_abs());
-    push_digits(&mut text, year / 100);
-    push_digits(&mut text, year % 100);
-    text.push('-');
-    push_digits(&mut text, date.month().unsigned_abs().into());
-    text.push('-');
-    push_digits(&mut text, date.day().unsigned_abs().into());
-    if let Some((civil, offset)) = clock {
-        text.push('T');
-        push_digits(&mut text, civil.hour().unsigned_abs().into());
-        text.push(':');
-        push_digits(&mut text, civil.minute().unsigned_abs().into());
-        text.push(':');
-        push_digits(&mut text, civil.second().unsigned_abs().into());
-        text.push(if offset < 0 { '-' } else { '+' });
-        let minutes = offset.unsigned_abs() / 60;
-        push_digits(&mut text, minutes / 60);
-        text.push(':');
-        push_digits(&mut text, minutes % 60);
-    }
-    Ok(text)
-}
-
-/// Two decimal digits of `value` (below 100).
-fn push_digits(text: &mut String, value: u32) {
-    text.push(char::from(b'0' + (value / 10 % 10) as u8));
-    text.push(char::from(b'0' + (value % 10) as u8));
+    // Within FHIR's years only an offset with seconds is left out.
+    Err(format!(
+        "{field}: the offset of {time} has seconds, which FHIR cannot write"
+    ))
 }
 
 /// A FHIR `instant`, for a time known to the second; `None` for a date.

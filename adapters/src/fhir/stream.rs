@@ -543,11 +543,13 @@ impl FhirPreparer {
         };
         // A resource referred to twice in the group is written (or left
         // out) once: the encoder would skip the later ones.
-        let mut in_group = HashSet::new();
+        let mut in_group: HashMap<&'static str, HashSet<String>> = HashMap::new();
         for item in items {
             for referenced in item.referenced {
-                let resource_key = resource_key(&referenced);
-                if in_group.insert(resource_key.clone()) {
+                let ids = in_group.entry(referenced.type_name()).or_default();
+                if !ids.contains(referenced.id()) {
+                    ids.insert(referenced.id().to_owned());
+                    let resource_key = resource_key(&referenced);
                     group.push(referenced, Some(resource_key), self.bundles);
                 }
             }

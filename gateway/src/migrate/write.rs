@@ -526,7 +526,8 @@ impl Context<'_> {
         let mut by_source = vec![Counts::default(); self.sources.len()];
         let mut persons = Vec::new();
         let mut placements = Vec::new();
-        let mut clinical = Vec::new();
+        // Records are large: vectors sized once are never copied growing.
+        let mut clinical = Vec::with_capacity(cut.members.len());
         let mut before = Vec::new();
         let timeline = self.timeline_key == Some(key);
         let mut start = 0;
@@ -574,16 +575,21 @@ impl Context<'_> {
                 ),
             });
         } else {
-            let mut out: Vec<(usize, Record)> = Vec::new();
+            let size = 1 + placements.len() + clinical.len();
+            let (mut inputs, mut records) = (Vec::with_capacity(size), Vec::with_capacity(size));
             let primary = match merge_persons(key, persons) {
                 Some((input, Record::Person(person))) => {
                     let primary = person.identifiers.first().cloned();
-                    out.push((input, Record::Person(person)));
+                    inputs.push(input);
+                    records.push(Record::Person(person));
                     primary
                 }
                 _ => None,
             };
-            out.extend(placements);
+            for (input, record) in placements {
+                inputs.push(input);
+                records.push(record);
+            }
             for merge::Conflicting { source, inputs } in merge::take_conflicting(&mut clinical) {
                 counts.held_back += inputs.len() as u64;
                 for &input in &inputs {
@@ -609,7 +615,7 @@ impl Context<'_> {
             // One journal, filed under the pupil's current identifier; the
             // source references keep what each source called them.
             if let Some(primary) = &primary {
-                for (_, record) in &mut out {
+                for record in &mut records {
                     merge::set_subject(record, primary);
                 }
                 for p in &mut placed {
@@ -617,7 +623,7 @@ impl Context<'_> {
                 }
             }
             let mut after = Vec::new();
-            let first_clinical = out.len();
+            let first_clinical = records.len();
             for Placed {
                 input,
                 record,
@@ -639,9 +645,9 @@ impl Context<'_> {
                 if timeline {
                     after.push(row(&self.sources[input], &record));
                 }
-                out.push((input, record));
+                inputs.push(input);
+                records.push(record);
             }
-            let (inputs, records) = out.into_iter().unzip();
             parcel = Some(self.parcel(inputs, records, first_clinical));
             if timeline {
                 before.sort_by_key(|(input, position, _)| (*input, *position));
