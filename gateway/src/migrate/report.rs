@@ -15,7 +15,8 @@
 //! order) and after (the merged journal).
 
 use std::fmt::Write as _;
-use std::fs;
+use std::fs::{self, File};
+use std::io::{self, BufWriter};
 use std::path::Path;
 
 use serde::Serialize;
@@ -121,15 +122,33 @@ pub struct Report {
 impl Report {
     /// Writes `report.json` and `report.html` into `dir` (created if
     /// missing).
-    pub fn write(&self, dir: &Path) -> std::io::Result<()> {
+    ///
+    /// Both are streamed to their files: a county's report has a row per
+    /// pupil, and is never held whole in memory.
+    pub fn write(&self, dir: &Path) -> io::Result<()> {
         fs::create_dir_all(dir)?;
-        let json = serde_json::to_vec_pretty(self).map_err(std::io::Error::other)?;
-        fs::write(dir.join("report.json"), json)?;
-        fs::write(dir.join("report.html"), self.html())
+        let mut json = BufWriter::new(File::create(dir.join("report.json"))?);
+        serde_json::to_writer_pretty(&mut json, self).map_err(io::Error::other)?;
+        json.into_inner().map_err(io::IntoInnerError::into_error)?;
+        let mut html = BufWriter::new(File::create(dir.join("report.html"))?);
+        self.html(&mut html)?;
+        html.into_inner().map_err(io::IntoInnerError::into_error)?;
+        Ok(())
     }
 
-    fn html(&self) -> String {
-        let mut h = String::with_capacity(64 * 1024);
+    /// Writes the HTML report to `out`, a part at a time.
+    fn html(&self, out: &mut impl io::Write) -> io::Result<()> {
+        // Text collects here and goes out whenever it passes this size.
+        const PART: usize = 64 * 1024;
+        let mut h = String::with_capacity(2 * PART);
+        let part = |h: &mut String, out: &mut dyn io::Write| {
+            if h.len() < PART {
+                return Ok(());
+            }
+            let written = out.write_all(h.as_bytes());
+            h.clear();
+            written
+        };
         let _ = write!(
             h,
             "<!DOCTYPE html>\n<html lang=\"sv\"><head><meta charset=\"utf-8\">\
@@ -192,6 +211,7 @@ impl Report {
                         esc(&line.source),
                         esc(&line.text)
                     );
+                    part(&mut h, out)?;
                 }
                 h.push_str("</table>\n");
             }
@@ -236,9 +256,10 @@ impl Report {
             );
             count_cells(&mut h, &p.counts);
             h.push_str("</tr>\n");
+            part(&mut h, out)?;
         }
         h.push_str("</table></body></html>\n");
-        h
+        out.write_all(h.as_bytes())
     }
 }
 
@@ -295,6 +316,57 @@ mod tests {
         assert!(c.balanced());
         c.written -= 1;
         assert!(!c.balanced());
+    }
+
+    #[test]
+    fn a_report_larger_than_a_part_is_written_whole() {
+        let pupils: Vec<PupilReport> = (0..3_000)
+            .map(|n| PupilReport {
+                pupil: format!("pupil <{n}>"),
+                reference: format!("ref-{n}"),
+                counts: Counts {
+                    entries_in: n,
+                    written: n,
+                    ..Counts::default()
+                },
+                entries_in_by_source: vec![n],
+            })
+            .collect();
+        let lines: Vec<Line> = (0..2_000)
+            .map(|n| Line {
+                source: "pmo:export.xml".into(),
+                text: format!("record {n}: no event time"),
+            })
+            .collect();
+        let report = Report {
+            job: "job".into(),
+            brygga: "brygga".into(),
+            dry_run: false,
+            target: "canonical:out".into(),
+            sources: Vec::new(),
+            totals: Counts::default(),
+            balanced: true,
+            pupils,
+            rejects: lines,
+            conflicts: Vec::new(),
+            refusals: Vec::new(),
+            timeline: None,
+        };
+        let dir = tempfile::tempdir().expect("tempdir");
+        report.write(dir.path()).expect("write");
+        let html = fs::read_to_string(dir.path().join("report.html")).expect("html");
+        assert!(html.starts_with("<!DOCTYPE html>"));
+        assert!(html.ends_with("</table></body></html>\n"));
+        assert!(html.len() > 4 * 64 * 1024, "{} bytes", html.len());
+        for n in [0, 1_234, 2_999] {
+            assert_eq!(html.matches(&format!("pupil &lt;{n}&gt;<")).count(), 1);
+        }
+        assert_eq!(html.matches("no event time").count(), 2_000);
+        let json: serde_json::Value =
+            serde_json::from_slice(&fs::read(dir.path().join("report.json")).expect("json"))
+                .expect("report.json parses");
+        assert_eq!(json["pupils"].as_array().map(Vec::len), Some(3_000));
+        assert_eq!(json["pupils"][2_999]["reference"], "ref-2999");
     }
 
     #[test]
