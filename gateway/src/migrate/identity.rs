@@ -27,6 +27,7 @@ use std::collections::HashMap;
 
 use brygga_mapping::id::{Identifier, PersonIdKind};
 use brygga_mapping::model::Person;
+use indexmap::IndexSet;
 
 /// Why a person's records are held back.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -58,14 +59,17 @@ pub enum Resolution {
 /// Collects `person` records, then answers for any identifier.
 #[derive(Debug, Default)]
 pub struct Identities {
-    index: HashMap<Identifier, usize>,
+    /// Every identifier seen, once, numbered in the order first seen (the
+    /// numbers index the vectors below).
+    identifiers: IndexSet<Identifier>,
     /// Union–find parents, one per identifier seen.
     parent: Vec<usize>,
-    identifiers: Vec<Identifier>,
     /// Normalised names given per identifier (at most a few).
     names: HashMap<usize, Vec<String>>,
-    /// Filled by [`Identities::resolve_all`].
-    resolved: Vec<Option<Resolution>>,
+    /// Per identifier, the one whose key its person is filed under; filled
+    /// by [`Identities::resolve_all`]. (An index, not the key: a county
+    /// has millions of identifiers.)
+    resolved: Vec<usize>,
     /// Person keys in conflict, filled by [`Identities::resolve_all`].
     held_back: HashMap<String, Conflict>,
 }
@@ -96,14 +100,15 @@ impl Identities {
             let root = self.find(i);
             groups.entry(root).or_default().push(i);
         }
-        self.resolved = vec![None; n];
+        self.resolved = (0..n).collect();
         for members in groups.values() {
-            let key = members
+            let Some((_, key, filed_under)) = members
                 .iter()
-                .map(|&i| (rank(&self.identifiers[i]), key_of(&self.identifiers[i])))
+                .map(|&i| (rank(&self.identifiers[i]), key_of(&self.identifiers[i]), i))
                 .min()
-                .map(|(_, key)| key)
-                .unwrap_or_default();
+            else {
+                continue;
+            };
             let mut numbers: Vec<&str> = members
                 .iter()
                 .filter_map(|&i| match &self.identifiers[i] {
@@ -122,35 +127,35 @@ impl Identities {
                 .collect();
             names.sort_unstable();
             names.dedup();
-            let resolution = if numbers.len() > 1 {
-                Resolution::HeldBack {
-                    key,
-                    conflict: Conflict::TwoNumbers,
-                }
+            let conflict = if numbers.len() > 1 {
+                Some(Conflict::TwoNumbers)
             } else if names.len() > 1 {
-                Resolution::HeldBack {
-                    key,
-                    conflict: Conflict::TwoNames,
-                }
+                Some(Conflict::TwoNames)
             } else {
-                Resolution::Person(key)
+                None
             };
-            if let Resolution::HeldBack { key, conflict } = &resolution {
-                self.held_back.insert(key.clone(), conflict.clone());
+            if let Some(conflict) = conflict {
+                self.held_back.insert(key, conflict);
             }
             for &i in members {
-                self.resolved[i] = Some(resolution.clone());
+                self.resolved[i] = filed_under;
             }
         }
+        // Only the answers are needed from here on.
+        self.names = HashMap::new();
+        self.parent = Vec::new();
     }
 
     /// The person an identifier belongs to. An identifier no `person`
     /// record named is a person of its own.
     pub fn resolve(&self, identifier: &Identifier) -> Resolution {
-        self.index
-            .get(identifier)
-            .and_then(|&i| self.resolved.get(i).cloned().flatten())
-            .unwrap_or_else(|| Resolution::Person(key_of(identifier)))
+        let filed_under = self
+            .identifiers
+            .get_index_of(identifier)
+            .and_then(|i| self.resolved.get(i))
+            .and_then(|&i| self.identifiers.get_index(i))
+            .unwrap_or(identifier);
+        self.resolve_key(&key_of(filed_under))
     }
 
     /// The keys of identifiers that resolve to another key: records filed
@@ -164,12 +169,11 @@ impl Identities {
             .identifiers
             .iter()
             .zip(&self.resolved)
-            .filter_map(|(identifier, resolution)| {
+            .enumerate()
+            .filter(|&(i, (_, &filed_under))| filed_under != i)
+            .filter_map(|(_, (identifier, &filed_under))| {
                 let own = key_of(identifier);
-                let key = match resolution.as_ref()? {
-                    Resolution::Person(k) | Resolution::HeldBack { key: k, .. } => k,
-                };
-                (*key != own).then_some(own)
+                (key_of(&self.identifiers[filed_under]) != own).then_some(own)
             })
             .collect();
         keys.sort_unstable();
@@ -190,13 +194,11 @@ impl Identities {
     }
 
     fn id_of(&mut self, identifier: &Identifier) -> usize {
-        if let Some(&i) = self.index.get(identifier) {
+        if let Some(i) = self.identifiers.get_index_of(identifier) {
             return i;
         }
-        let i = self.identifiers.len();
-        self.identifiers.push(identifier.clone());
+        let (i, _) = self.identifiers.insert_full(identifier.clone());
         self.parent.push(i);
-        self.index.insert(identifier.clone(), i);
         i
     }
 

@@ -200,8 +200,20 @@ pub fn run(plan: Plan) -> Result<Outcome, Failure> {
     let _ = fs::remove_dir_all(&work);
     progress.finish();
     let seconds = progress.started.elapsed().as_secs_f64();
-    let peak = crate::commands::synth::peak_rss_kib()
-        .map_or_else(|| "unknown".to_owned(), |kib| format!("{kib} KiB"));
+    let peak_kib = crate::commands::synth::peak_rss_kib();
+    if let Some(kib) = peak_kib
+        && kib > plan.memory_mib * 1024
+    {
+        // What does not shrink with the budget is the identity table,
+        // about a third of a KiB per pupil.
+        tracing::warn!(
+            peak_mib = kib / 1024,
+            memory_mib = plan.memory_mib,
+            pupils = report.pupils.len(),
+            "the job's peak memory was above its budget: give a larger --memory for this many pupils (see docs/migration.md, Memory)"
+        );
+    }
+    let peak = peak_kib.map_or_else(|| "unknown".to_owned(), |kib| format!("{kib} KiB"));
     eprintln!(
         "migrate: {} entries in from {} source(s), {} written to {}{}, {} copies merged, {} held back, {} refused, {} rejected; report in {}; {seconds:.2} s, {:.0} entries/s, peak RSS {peak}",
         report.totals.entries_in,
@@ -538,7 +550,7 @@ impl Runs<'_> {
 
 /// What the program takes whatever the memory budget (MiB): its code, the
 /// threads' stacks and allocator caches, the target's output buffers.
-const FIXED_MIB: u64 = 24;
+const FIXED_MIB: u64 = 28;
 /// The most runs one merge reads at once, whatever the budget: each is an
 /// open file.
 const MAX_FAN_IN: usize = 512;

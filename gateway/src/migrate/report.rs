@@ -16,13 +16,14 @@
 
 use std::fmt::Write as _;
 use std::fs::{self, File};
-use std::io::{self, BufWriter};
-use std::path::Path;
+use std::io::{self, BufRead, BufReader, BufWriter, Write as _};
+use std::path::{Path, PathBuf};
 
-use serde::Serialize;
+use serde::ser::{Error as _, SerializeSeq};
+use serde::{Deserialize, Serialize, Serializer};
 
 /// Counts for one source or one pupil.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Counts {
     /// Entries (clinical records) that came in.
     pub entries_in: u64,
@@ -69,7 +70,7 @@ pub struct SourceReport {
     pub counts: Counts,
 }
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct PupilReport {
     /// Masked identifier, e.g. `20150314-****`.
     pub pupil: String,
@@ -78,6 +79,95 @@ pub struct PupilReport {
     pub counts: Counts,
     /// Entries in, per source (same order as `sources`).
     pub entries_in_by_source: Vec<u64>,
+}
+
+/// A report's rows per pupil, kept in a file as they come — a county's
+/// report has one for each of hundreds of thousands of pupils — and read
+/// back as the report is written.
+#[derive(Debug)]
+pub struct PupilRows {
+    path: PathBuf,
+    /// `None` once [closed](Self::close).
+    out: Option<BufWriter<File>>,
+    len: usize,
+    all_balanced: bool,
+}
+
+impl PupilRows {
+    /// Rows kept in `path` (created, or emptied).
+    pub fn create(path: &Path) -> io::Result<Self> {
+        Ok(PupilRows {
+            path: path.to_path_buf(),
+            out: Some(BufWriter::new(File::create(path)?)),
+            len: 0,
+            all_balanced: true,
+        })
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    pub fn push(&mut self, row: &PupilReport) -> io::Result<()> {
+        let Some(out) = &mut self.out else {
+            return Err(io::Error::other("pupil rows added after closing"));
+        };
+        serde_json::to_writer(&mut *out, row)?;
+        out.write_all(b"\n")?;
+        self.len += 1;
+        self.all_balanced &= row.counts.balanced();
+        Ok(())
+    }
+
+    /// Every row is written: the rows may be read.
+    pub fn close(&mut self) -> io::Result<()> {
+        match self.out.take() {
+            Some(out) => out
+                .into_inner()
+                .map(drop)
+                .map_err(io::IntoInnerError::into_error),
+            None => Ok(()),
+        }
+    }
+
+    pub fn len(&self) -> usize {
+        self.len
+    }
+
+    /// Whether every pupil's counts balance.
+    pub fn all_balanced(&self) -> bool {
+        self.all_balanced
+    }
+
+    /// Each row, in the order added.
+    fn for_each(&self, mut row: impl FnMut(PupilReport) -> io::Result<()>) -> io::Result<()> {
+        if self.out.is_some() {
+            return Err(io::Error::other("pupil rows read before closing"));
+        }
+        for line in BufReader::new(File::open(&self.path)?).lines() {
+            row(serde_json::from_str(&line?)?)?;
+        }
+        Ok(())
+    }
+}
+
+impl Serialize for PupilRows {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        let mut seq = serializer.serialize_seq(Some(self.len))?;
+        let mut failed = None;
+        let read = self.for_each(|row| {
+            seq.serialize_element(&row).map_err(|e| {
+                let message = e.to_string();
+                failed = Some(e);
+                io::Error::other(message)
+            })
+        });
+        if let Some(e) = failed {
+            return Err(e);
+        }
+        read.map_err(S::Error::custom)?;
+        seq.end()
+    }
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -102,7 +192,7 @@ pub struct Timeline {
     pub after: Vec<TimelineRow>,
 }
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Serialize)]
 pub struct Report {
     pub job: String,
     pub brygga: String,
@@ -111,7 +201,7 @@ pub struct Report {
     pub sources: Vec<SourceReport>,
     pub totals: Counts,
     pub balanced: bool,
-    pub pupils: Vec<PupilReport>,
+    pub pupils: PupilRows,
     pub rejects: Vec<Line>,
     pub conflicts: Vec<Line>,
     pub refusals: Vec<Line>,
@@ -247,7 +337,7 @@ impl Report {
         );
         count_headers(&mut h);
         h.push_str("</tr>\n");
-        for p in &self.pupils {
+        self.pupils.for_each(|p| {
             let _ = write!(
                 h,
                 "<tr><td>{}</td><td>{}</td>",
@@ -256,8 +346,8 @@ impl Report {
             );
             count_cells(&mut h, &p.counts);
             h.push_str("</tr>\n");
-            part(&mut h, out)?;
-        }
+            part(&mut h, out)
+        })?;
         h.push_str("</table></body></html>\n");
         out.write_all(h.as_bytes())
     }
@@ -320,8 +410,10 @@ mod tests {
 
     #[test]
     fn a_report_larger_than_a_part_is_written_whole() {
-        let pupils: Vec<PupilReport> = (0..3_000)
-            .map(|n| PupilReport {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let mut pupils = PupilRows::create(&dir.path().join("pupils.ndjson")).expect("rows");
+        for n in 0..3_000 {
+            let row = PupilReport {
                 pupil: format!("pupil <{n}>"),
                 reference: format!("ref-{n}"),
                 counts: Counts {
@@ -330,8 +422,11 @@ mod tests {
                     ..Counts::default()
                 },
                 entries_in_by_source: vec![n],
-            })
-            .collect();
+            };
+            pupils.push(&row).expect("push");
+        }
+        pupils.close().expect("close");
+        assert!(pupils.all_balanced());
         let lines: Vec<Line> = (0..2_000)
             .map(|n| Line {
                 source: "pmo:export.xml".into(),
@@ -352,9 +447,8 @@ mod tests {
             refusals: Vec::new(),
             timeline: None,
         };
-        let dir = tempfile::tempdir().expect("tempdir");
-        report.write(dir.path()).expect("write");
-        let html = fs::read_to_string(dir.path().join("report.html")).expect("html");
+        report.write(&dir.path().join("report")).expect("write");
+        let html = fs::read_to_string(dir.path().join("report/report.html")).expect("html");
         assert!(html.starts_with("<!DOCTYPE html>"));
         assert!(html.ends_with("</table></body></html>\n"));
         assert!(html.len() > 4 * 64 * 1024, "{} bytes", html.len());
@@ -363,7 +457,7 @@ mod tests {
         }
         assert_eq!(html.matches("no event time").count(), 2_000);
         let json: serde_json::Value =
-            serde_json::from_slice(&fs::read(dir.path().join("report.json")).expect("json"))
+            serde_json::from_slice(&fs::read(dir.path().join("report/report.json")).expect("json"))
                 .expect("report.json parses");
         assert_eq!(json["pupils"].as_array().map(Vec::len), Some(3_000));
         assert_eq!(json["pupils"][2_999]["reference"], "ref-2999");

@@ -36,7 +36,9 @@ use sha2::{Digest, Sha256};
 use super::identity::{self, Identities, Resolution};
 use super::merge::{self, Entry, Placed};
 use super::plan::{Plan, Target};
-use super::report::{Counts, Line, PupilReport, Report, SourceReport, Timeline, TimelineRow};
+use super::report::{
+    Counts, Line, PupilReport, PupilRows, Report, SourceReport, Timeline, TimelineRow,
+};
 use super::sort::Merge;
 use super::{
     CLASS_CLINICAL, CLASS_PERSON, CLASS_PLACEMENT, Progress, Refiled, SortCheckpoint, damaged_run,
@@ -116,10 +118,10 @@ pub(super) struct Writer<'a> {
 }
 
 /// The report's figures, added up on the writing thread.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 struct Tally {
     by_source: Vec<Counts>,
-    pupils: Vec<PupilReport>,
+    pupils: PupilRows,
     refusals: Vec<Line>,
     conflicts: Vec<Line>,
     timeline: Option<Timeline>,
@@ -143,6 +145,8 @@ impl<'a> Writer<'a> {
                 })
             }
         };
+        // Next to the sort runs: gone with the work directory.
+        let rows = super::work_dir(plan).join("pupils.ndjson");
         Ok(Writer {
             identities,
             output,
@@ -156,7 +160,10 @@ impl<'a> Writer<'a> {
             in_flight: in_flight(plan.memory_mib),
             tally: Tally {
                 by_source: vec![Counts::default(); plan.sources.len()],
-                ..Tally::default()
+                pupils: PupilRows::create(&rows).map_err(|e| Failure::io(&rows, e))?,
+                refusals: Vec::new(),
+                conflicts: Vec::new(),
+                timeline: None,
             },
         })
     }
@@ -268,7 +275,11 @@ impl<'a> Writer<'a> {
                 });
             }
         }
-        let tally = self.tally;
+        let mut tally = self.tally;
+        tally
+            .pupils
+            .close()
+            .map_err(|e| Failure::io(tally.pupils.path(), e))?;
         let sources: Vec<SourceReport> = plan
             .sources
             .iter()
@@ -286,8 +297,7 @@ impl<'a> Writer<'a> {
         for s in &sources {
             totals.add(&s.counts);
         }
-        let balanced = sources.iter().all(|s| s.counts.balanced())
-            && tally.pupils.iter().all(|p| p.counts.balanced());
+        let balanced = sources.iter().all(|s| s.counts.balanced()) && tally.pupils.all_balanced();
         let outcome = if balanced
             && rejects.is_empty()
             && tally.conflicts.is_empty()
@@ -701,7 +711,7 @@ fn write(
 
 impl Tally {
     fn add(&mut self, sink: &mut dyn Sink, sources: &[String], done: Done) -> Result<(), Failure> {
-        let is_pupil = done.pupil.is_some();
+        let mut report = None;
         if let Some(pupil) = done.pupil {
             for (total, counts) in self.by_source.iter_mut().zip(&pupil.by_source) {
                 total.add(counts);
@@ -710,17 +720,34 @@ impl Tally {
             if pupil.timeline.is_some() {
                 self.timeline = pupil.timeline;
             }
-            self.pupils.push(pupil.report);
+            report = Some(pupil.report);
         }
-        let Some(Parcel {
+        if let Some(parcel) = done.parcel {
+            self.deliver(sink, sources, parcel, report.as_mut())?;
+        }
+        if let Some(report) = report {
+            self.pupils
+                .push(&report)
+                .map_err(|e| Failure::io(self.pupils.path(), e))?;
+        }
+        Ok(())
+    }
+
+    /// Sends a parcel to the target and counts what it took, for the
+    /// sources and for the pupil (`None` for organisations).
+    fn deliver(
+        &mut self,
+        sink: &mut dyn Sink,
+        sources: &[String],
+        parcel: Parcel,
+        mut pupil: Option<&mut PupilReport>,
+    ) -> Result<(), Failure> {
+        let Parcel {
             inputs,
             records,
             entries_from,
             prepared,
-        }) = done.parcel
-        else {
-            return Ok(());
-        };
+        } = parcel;
         let answers = match prepared {
             Some(prepared) => sink.send_prepared(&records, prepared),
             None => sink.send(&records),
@@ -752,7 +779,7 @@ impl Tally {
                 }
             };
             tally(&mut self.by_source[inputs[i]]);
-            if is_pupil && let Some(pupil) = self.pupils.last_mut() {
+            if let Some(pupil) = pupil.as_deref_mut() {
                 tally(&mut pupil.counts);
             }
         }
