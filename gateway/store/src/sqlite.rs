@@ -13,7 +13,7 @@ use std::io;
 use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
 use std::path::Path;
 use std::sync::{Arc, Mutex, PoisonError};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use jiff::Timestamp;
 use rusqlite::{Connection, OptionalExtension, Row, Transaction, TransactionBehavior, params};
@@ -283,8 +283,7 @@ fn open_blocking(path: &Path) -> Result<(Connection, u32), ErrorKind> {
     }
     let mut connection = Connection::open(path)?;
     connection.busy_timeout(BUSY_TIMEOUT)?;
-    let mode: String =
-        connection.pragma_update_and_check(None, "journal_mode", "WAL", |row| row.get(0))?;
+    let mode = wal_mode(&connection)?;
     if !mode.eq_ignore_ascii_case("wal") {
         return Err(ErrorKind::NoWriteAheadLog { mode });
     }
@@ -293,6 +292,31 @@ fn open_blocking(path: &Path) -> Result<(Connection, u32), ErrorKind> {
     connection.pragma_update(None, "foreign_keys", "ON")?;
     let version = migrate(&mut connection)?;
     Ok((connection, version))
+}
+
+/// Switches the connection to write-ahead logging and returns the journal
+/// mode in force. Of several connections switching a new file at once,
+/// SQLite answers some "database is locked" at once, without waiting on
+/// the busy timeout (the switch takes an exclusive lock it does not wait
+/// for): those try again until the busy timeout has passed.
+fn wal_mode(connection: &Connection) -> Result<String, ErrorKind> {
+    let deadline = Instant::now() + BUSY_TIMEOUT;
+    loop {
+        match connection.pragma_update_and_check(None, "journal_mode", "WAL", |row| row.get(0)) {
+            Err(error)
+                if Instant::now() < deadline
+                    && matches!(
+                        error.sqlite_error_code(),
+                        Some(
+                            rusqlite::ErrorCode::DatabaseBusy | rusqlite::ErrorCode::DatabaseLocked
+                        )
+                    ) =>
+            {
+                std::thread::sleep(Duration::from_millis(5));
+            }
+            answer => return answer.map_err(ErrorKind::from),
+        }
+    }
 }
 
 /// Applies the missing migrations, one transaction each. `BEGIN IMMEDIATE`
