@@ -812,26 +812,10 @@ fn merge_persons(key: &str, persons: Vec<(usize, Record)>) -> Option<(usize, Rec
     }
     let (input, mut person) = persons.swap_remove(primary);
     for (_, other) in persons {
-        for id in other.identifiers {
-            if !person.identifiers.contains(&id) {
-                person.identifiers.push(id);
-            }
-        }
-        for guardian in other.guardians {
-            if !person.guardians.contains(&guardian) {
-                person.guardians.push(guardian);
-            }
-        }
-        for address in other.addresses {
-            if !person.addresses.contains(&address) {
-                person.addresses.push(address);
-            }
-        }
-        for telecom in other.telecom {
-            if !person.telecom.contains(&telecom) {
-                person.telecom.push(telecom);
-            }
-        }
+        add_missing(&mut person.identifiers, other.identifiers);
+        add_missing(&mut person.guardians, other.guardians);
+        add_missing(&mut person.addresses, other.addresses);
+        add_missing(&mut person.telecom, other.telecom);
         if marking_rank(other.security_marking) > marking_rank(person.security_marking) {
             person.security_marking = other.security_marking;
         }
@@ -853,6 +837,15 @@ fn merge_persons(key: &str, persons: Vec<(usize, Record)>) -> Option<(usize, Rec
         person.telecom.clear();
     }
     Some((input, Record::Person(person)))
+}
+
+/// Adds the items of `other` that `into` does not hold yet, in order.
+fn add_missing<T: PartialEq>(into: &mut Vec<T>, other: Vec<T>) {
+    for item in other {
+        if !into.contains(&item) {
+            into.push(item);
+        }
+    }
 }
 
 fn marking_rank(marking: brygga_mapping::model::SecurityMarking) -> u8 {
